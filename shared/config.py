@@ -1,0 +1,122 @@
+"""Configuration from the environment (contract §10).
+
+Every knob has the embedded profile's default, so a developer machine needs no
+settings; production sets ECC_KAFKA_BOOTSTRAP and ECC_MONGO_URL and nothing in
+the code changes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Embedded SecantusDB: retryWrites=false, or single writes decay to 30-90/s
+# after ~10k writes (runtime.md, measured).
+EMBEDDED_MONGO_URL = "mongodb://127.0.0.1:27017/?directConnection=true&retryWrites=false"
+
+# HTTP port per service (contract §10). The ticker has no contract port; 8010 is ours.
+SERVICE_PORTS: dict[str, int] = {
+    "intake": 8001,
+    "triage": 8002,
+    "nodewatch": 8003,
+    "entrust": 8004,
+    "funds": 8005,
+    "sentiment": 8006,
+    "metrics": 8007,
+    "termination": 8008,
+    "oncall": 8009,
+    "ticker": 8010,
+}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from exc
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number") from exc
+    if value <= 0:
+        raise ConfigError(f"{name}={value} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = EMBEDDED_MONGO_URL
+    # One database per service: each service owns its state (style.md).
+    mongo_db_prefix: str = "ecc_"
+    topic_prefix: str = "ecc."
+    partitions: int = 6
+    replication_factor: int = 1
+    tick_seconds: float = 60.0
+    rules_path: Path | None = None
+    rules_dir: Path = field(default=PROJECT_ROOT / "rules")
+    http_host: str = "127.0.0.1"
+    # Consumer tuning: a 2 s session makes Tansu's JoinGroup wait 1 s instead of 5-30 s.
+    session_timeout_ms: int = 2000
+    heartbeat_interval_ms: int = 500
+    batch_max_records: int = 2000
+    batch_timeout_ms: int = 200
+    log_level: str = "INFO"
+    # Tests run several services in one process, each on a free port.
+    http_port_override: int | None = None
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ.get
+        rules = env("ECC_RULES")
+        return cls(
+            kafka_bootstrap=env("ECC_KAFKA_BOOTSTRAP") or cls.kafka_bootstrap,
+            mongo_url=env("ECC_MONGO_URL") or EMBEDDED_MONGO_URL,
+            mongo_db_prefix=env("ECC_MONGO_DB_PREFIX") or cls.mongo_db_prefix,
+            topic_prefix=env("ECC_TOPIC_PREFIX", cls.topic_prefix),
+            partitions=_env_int("ECC_PARTITIONS", cls.partitions),
+            replication_factor=_env_int("ECC_REPLICATION_FACTOR", cls.replication_factor),
+            tick_seconds=_env_float("ECC_TICK_SECONDS", cls.tick_seconds),
+            rules_path=Path(rules) if rules else None,
+            rules_dir=Path(env("ECC_RULES_DIR") or PROJECT_ROOT / "rules"),
+            http_host=env("ECC_HTTP_HOST") or cls.http_host,
+            session_timeout_ms=_env_int("ECC_SESSION_TIMEOUT_MS", cls.session_timeout_ms),
+            heartbeat_interval_ms=_env_int("ECC_HEARTBEAT_INTERVAL_MS", cls.heartbeat_interval_ms),
+            batch_max_records=_env_int("ECC_BATCH_MAX_RECORDS", cls.batch_max_records),
+            batch_timeout_ms=_env_int("ECC_BATCH_TIMEOUT_MS", cls.batch_timeout_ms),
+            log_level=(env("ECC_LOG_LEVEL") or cls.log_level).upper(),
+        )
+
+    def topic(self, suffix: str) -> str:
+        """Full topic name for a registry suffix (see shared.topics)."""
+        return f"{self.topic_prefix}{suffix}"
+
+    def database(self, service: str) -> str:
+        return f"{self.mongo_db_prefix}{service}"
+
+    def http_port(self, service: str) -> int:
+        if self.http_port_override is not None:
+            return self.http_port_override
+        return _env_int(f"ECC_{service.upper()}_PORT", SERVICE_PORTS[service])
+
+    def rules_file(self, default_name: str) -> Path:
+        """The service's rules file: ECC_RULES when set, else rules/<default_name>."""
+        return self.rules_path or self.rules_dir / default_name

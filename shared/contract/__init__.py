@@ -1,0 +1,1 @@
+"""The event contract (contract.md) in code: envelope, event data models, case numbers."""
