@@ -40,6 +40,19 @@ class EmbeddedStack:
     def mongo_url(self) -> str:
         return f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true&retryWrites=false"
 
+    def pause_broker(self) -> None:
+        """Freeze the broker (SIGSTOP): clients see an unreachable broker, and no data is lost.
+
+        A Tansu restart would lose every topic (memory storage), which is not what a production
+        outage does, so outage tests freeze the process instead of killing it.
+        """
+        import signal
+        os.kill(self.broker.pid, signal.SIGSTOP)
+
+    def resume_broker(self) -> None:
+        import signal
+        os.kill(self.broker.pid, signal.SIGCONT)
+
     def stop_broker(self) -> None:
         from tools import stack
         stack.stop(self.broker)

@@ -202,7 +202,10 @@ class Producer:
 # ---------------------------------------------------------------- reading back
 
 async def topic_end_offsets(settings: Settings) -> dict[str, int]:
-    """Messages per topic (sum of end offsets): cheap enough to poll."""
+    """Sum of end offsets per topic: grows whenever a topic does, cheap enough to poll.
+
+    Not a message count against Tansu (its end offset is the last batch's base offset + 1).
+    """
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
 
@@ -251,7 +254,12 @@ async def wait_quiet(settings: Settings, quiet: float, max_wait: float, exclude:
 
 
 async def read_all(settings: Settings) -> dict[str, list[tuple[bytes | None, bytes]]]:
-    """Every message of every registry topic, from the beginning, with a group-less consumer."""
+    """Every message of every registry topic, from the beginning, with a group-less consumer.
+
+    Reads each partition up to the high watermark its fetch responses report.
+    Not up to ListOffsets' end offset: Tansu 0.6 answers that with the last
+    *batch's* base offset + 1, so it undercounts whenever producers batch.
+    """
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
 
@@ -270,18 +278,15 @@ async def read_all(settings: Settings) -> dict[str, list[tuple[bytes | None, byt
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
-        remaining = {tp for tp, end in ends.items() if end > 0}
+        remaining = {tp for tp, end in ends.items() if end > 0}  # 0: nothing was ever written
         deadline = time.monotonic() + 120
         while remaining and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batch.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        out[tp.topic].append((record.key, record.value))
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
+                out[tp.topic].extend((record.key, record.value) for record in records)
             for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
+                highwater = consumer.highwater(tp)
+                if highwater is not None and await consumer.position(tp) >= highwater:
                     remaining.discard(tp)
         return out
     finally:

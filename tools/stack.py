@@ -20,6 +20,8 @@ SecantusDB keeps its files. So that `make up` after `make down` starts clean,
 `up` wipes `.ecc/data/mongo` before starting the database, unless
 `--keep-data` is given (then the services find their old state, but the topics
 are empty: only useful for looking at the database, not for replays).
+`up` on a stack that is already up reuses what runs (never wiping its data),
+starts whatever is missing and waits for readiness again.
 
 Ports come from the environment as the services read it: the broker's from
 ECC_KAFKA_BOOTSTRAP, the database's from ECC_MONGO_URL, the services' from
@@ -28,7 +30,9 @@ start is an error, never silently reused. `--external-broker` /
 `--external-mongo` (or a non-loopback host in those variables) use a server
 you run yourself instead (e.g. a real Kafka or MongoDB).
 
-ECC_STATE_DIR moves `.ecc/` elsewhere (the tests use that to run a private
+ECC_STACK_SKIP=name,... leaves those services (or `ticker`) out, e.g. to run
+one under a debugger. ECC_UP_TIMEOUT (default 120 s) bounds the wait for
+/readyz. ECC_STATE_DIR moves `.ecc/` elsewhere (the tests use that to run a private
 stack). The helpers `start_broker`, `start_mongo`, `create_topics`,
 `wait_port`, `stop` and `free_port` are for `tests/conftest.py`.
 """
@@ -42,7 +46,7 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 - starts our own servers from fixed argv lists, never a shell
 import sys
 import threading
 import time
@@ -72,8 +76,6 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     """(state, start time in clock ticks since boot) of a pid, or None if gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
@@ -84,7 +86,7 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
 def _ps_start_time(pid: int) -> str | None:
     """Fallback for systems without /proc (macOS): ps's start timestamp."""
     try:
-        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)],
+        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)],  # nosec B603 B607 - fixed argv
                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -130,8 +132,11 @@ class Proc:
     popen: subprocess.Popen | None = field(default=None, repr=False, compare=False)
 
     def running(self) -> bool:
-        if self.popen is not None and self.popen.poll() is not None:
-            return False
+        if self.popen is not None:
+            if self.popen.poll() is not None:
+                return False
+        elif self.start_time is None:
+            return False  # identity unknown: never treat (and signal) a pid we can't vouch for
         return _pid_running(self.pid, self.start_time)
 
     def to_json(self) -> dict[str, Any]:
@@ -157,7 +162,7 @@ def spawn(name: str, argv: list[str], log_path: Path | str, *, env: dict[str, st
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        popen = subprocess.Popen(
+        popen = subprocess.Popen(  # nosec B603 - argv built here from our own binaries, no shell
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=env, cwd=str(cwd) if cwd else None, start_new_session=True, close_fds=True,
         )
@@ -399,7 +404,7 @@ def start_mongo(port: int, storage_path: Path | str, log_path: Path | str, *,
     Clients must connect with `directConnection=true&retryWrites=false` (runtime.md).
     """
     _ensure_free(host, port, "database", "choose another port")
-    storage_path = Path(storage_path)
+    storage_path = Path(storage_path).resolve()
     storage_path.mkdir(parents=True, exist_ok=True)
     argv = [mongo_binary(), "--host", host, "--port", str(port),
             "--storage-path", str(storage_path), "--log-level", "WARNING"]
@@ -589,14 +594,7 @@ def ticker_module(services: list[str]) -> str | None:
     """The clock ticker: `services/ticker` when it exists, else ECC_TICKER_MODULE."""
     if TICKER in services:
         return f"services.{TICKER}"
-    override = os.environ.get("ECC_TICKER_MODULE")
-    if override:
-        return override
-    for module in ("shared.ticker", "shared.clock.ticker", "shared.time.ticker"):
-        rel = Path(*module.split("."))
-        if (PROJECT_ROOT / rel / "__main__.py").exists() or (PROJECT_ROOT / f"{rel}.py").exists():
-            return module
-    return None
+    return os.environ.get("ECC_TICKER_MODULE") or None
 
 
 def _ensure_jwt_secret(layout: Layout) -> Path:
@@ -790,6 +788,10 @@ def up(keep_data: bool = False, timeout: float = 120.0, external_broker: bool = 
             print("stack: WARNING no clock ticker found (services/ticker or ECC_TICKER_MODULE); "
                   "services' clocks will only move with published ticks")
         plan += [(name, f"services.{name}", "service") for name in services if name != TICKER]
+        skip = {n.strip() for n in os.environ.get("ECC_STACK_SKIP", "").split(",") if n.strip()}
+        if skip:
+            print(f"stack: not starting {', '.join(sorted(skip))} (ECC_STACK_SKIP)")
+            plan = [step for step in plan if step[0] not in skip]
         if not services:
             print("stack: no services found (services/<name>/__main__.py); broker and database only")
 

@@ -16,7 +16,7 @@ from shared.contract.types import EventTime
 from shared.http.errors import ApiError, validation_body, validation_error
 from shared.logging import get_logger
 from services.intake.metrics import SUBMISSIONS
-from shared.security import Permission, Principal, audit_case_access, present, require
+from shared.security import Permission, Principal, audit_case_access, ensure_team_access, present, require
 from shared.topics import CASE_EVENTS
 
 log = get_logger()
@@ -101,9 +101,10 @@ def build_router(store: IntakeStore) -> APIRouter:
         case_no: Annotated[str, Path(max_length=64)],
         body: CaseEventRequest,
         request: Request,
-        principal: Annotated[Principal, Depends(require(Permission.CASE_WRITE))],
+        principal: Annotated[Principal, Depends(require(Permission.CASE_EVENTS_WRITE))],
     ) -> Any:
         normalised = _normalised(case_no)
+        ensure_team_access(principal, await store.team_of(normalised), Permission.CASE_EVENTS_WRITE, request)
         try:
             data = EVENT_DATA_MODELS[body.type].model_validate(body.data)
         except ValidationError as exc:
@@ -125,6 +126,7 @@ def build_router(store: IntakeStore) -> APIRouter:
         principal: Annotated[Principal, Depends(require(Permission.CASE_READ))],
     ) -> Any:
         normalised = _normalised(case_no)
+        ensure_team_access(principal, await store.team_of(normalised), Permission.CASE_READ, request)
         found = await store.case(normalised)
         if found is None:
             raise ApiError(404, "case_not_found", f"No case {normalised} has been filed here.",

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.intake.domain import Outcome, Submission, decide
+from services.intake.handlers import TEAMS
 from shared.config import Settings
 from shared.runtime.outbox import COLLECTION as OUTBOX, Outbox, OutboxEntry
 from shared.topics import CASE_EVENTS
@@ -99,6 +100,10 @@ class IntakeStore:
             }))
             entries.append(self.outbox.entry(f"{self.topic}:{event.id}", self.topic, event.subject, event.to_bytes()))
         return results, case_ops, event_ops, entries
+
+    async def team_of(self, case_no: str) -> str | None:
+        doc = await self.db[TEAMS].find_one({"_id": case_no}, {"team": 1})
+        return doc["team"] if doc else None
 
     async def case(self, case_no: str) -> dict[str, Any] | None:
         doc = await self.db[CASES].find_one({"_id": case_no})

@@ -56,7 +56,7 @@ def next_seq() -> int:
 
 
 class Outbox:
-    def __init__(self, db: AsyncDatabase, producer: AIOKafkaProducer, service: str,
+    def __init__(self, db: AsyncDatabase, producer: AIOKafkaProducer | None, service: str,
                  stale_after_seconds: float = 10.0):
         self._collection = db[COLLECTION]
         self._producer = producer
@@ -67,6 +67,10 @@ class Outbox:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stale_after = stale_after_seconds
+
+    def attach(self, producer: AIOKafkaProducer) -> None:
+        """The producer, once connected (it can only be built inside a running event loop)."""
+        self._producer = producer
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index([("sent_at", ASCENDING), ("seq", ASCENDING)])
@@ -90,6 +94,8 @@ class Outbox:
             if not self._pending:
                 return 0
             entries = sorted(self._pending.values(), key=lambda e: e.seq)
+            if self._producer is None:
+                raise RuntimeError("no broker connection yet; entries stay stored")
             try:
                 futures = [
                     await self._producer.send(

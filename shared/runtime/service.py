@@ -11,6 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from shared.config import Settings
@@ -55,8 +56,9 @@ class ServiceProcess:
         self.health.register("broker")
         self.client = connect(self.settings, name)
         self.db = self.client[self.settings.database(name)]
-        self.producer = make_producer(self.settings)
-        self.outbox = Outbox(self.db, self.producer, name)
+        # Built on connect: aiokafka needs a running event loop to construct a producer.
+        self.producer: AIOKafkaProducer | None = None
+        self.outbox = Outbox(self.db, None, name)
         self.stop = asyncio.Event()
         self.consumers: list[ConsumerRuntime] = []
         self._on_database_ready: list[Callable[[], Awaitable[object]]] = []
@@ -81,7 +83,14 @@ class ServiceProcess:
         self.health.set("database", True)
 
     async def _connect_broker(self) -> None:
-        await self.producer.start()
+        producer = make_producer(self.settings)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self.producer = producer
+        self.outbox.attach(producer)
         self.health.set("broker", True)
 
     async def _run_consumer(self, runtime: ConsumerRuntime) -> None:
@@ -137,7 +146,8 @@ class ServiceProcess:
             await asyncio.wait_for(self.outbox.flush(), timeout=5)
         except Exception as exc:
             log.warning("outbox_not_flushed_on_stop", error=str(exc), pending=self.outbox.pending_count)
-        await self.producer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
         server.should_exit = True
         await http
         await self.client.close()
