@@ -44,7 +44,9 @@ demo: install
 	ECC_RATE_LIMIT_WRITES=$${ECC_RATE_LIMIT_WRITES:-$(DEMO_RATE_LIMIT)} $(PY) -m tools.stack up $(UP_FLAGS)
 	$(PY) -m tools.demo $(DEMO_FLAGS)
 
+# bandit first (security lint, issue 3; pip-audit cannot reach its database here), then every test.
 test: install
+	$(VENV)/bin/bandit -q -c pyproject.toml -r shared services tools
 	$(PY) -m pytest -q $(PYTEST_FLAGS)
 
 bench: install

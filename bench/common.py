@@ -213,7 +213,8 @@ async def consume_rate(bootstrap: str, topic: str, n: int, *, group_id: str | No
 
 
 async def raw_baseline(bootstrap: str, n: int = 100_000, *, partitions: int = 6,
-                       size: int = BASELINE_MESSAGE_BYTES, keyed_too: bool = True) -> dict[str, Any]:
+                       size: int = BASELINE_MESSAGE_BYTES, keyed_too: bool = True,
+                       warmup: int = 20_000) -> dict[str, Any]:
     """The raw aiokafka rates on this broker, now: what every bench figure is set beside.
 
     Produce: n distinct `size`-byte JSON messages without key to a fresh topic of
@@ -221,12 +222,19 @@ async def raw_baseline(bootstrap: str, n: int = 100_000, *, partitions: int = 6,
     (Tansu refuses idempotent producers): the setting of runtime.md's figure.
     Consume: the same n messages in a fresh consumer group, getmany, one commit per batch.
     With keyed_too, the produce is repeated with keys (1,000 distinct, like case
-    numbers) to another topic: the Python murmur2 partitioner costs about a fifth.
+    numbers) to another topic (aiokafka hashes each key in Python to pick the partition).
+
+    A warm-up produce of `warmup` messages to a throwaway topic goes first (connections,
+    metadata, the broker's first allocations), so the figure does not depend on order.
 
     Returns {"n", "size", "partitions", "produce_msgs_per_s", "produce_mb_per_s",
     "produce_keyed_msgs_per_s" (or None), "consume_msgs_per_s", "consume_join_s", "seconds"}.
     """
     started = time.perf_counter()
+    if warmup:
+        warm_topic = f"bench.warmup.{uuid.uuid4().hex[:8]}"
+        await _new_topic(bootstrap, warm_topic, partitions)
+        await produce_rate(bootstrap, warm_topic, baseline_payloads(warmup, size))
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
     await _new_topic(bootstrap, topic, partitions)
     payloads = baseline_payloads(n, size)
@@ -293,6 +301,23 @@ def cpu_seconds(pid: int | None = None) -> float | None:
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_snapshot(pids: dict[str, int | None]) -> tuple[float, dict[str, float | None]]:
+    """(wall clock, CPU seconds per named pid) now; two of them give `cpu_shares`."""
+    return time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_shares(before: tuple[float, dict[str, float | None]],
+               after: tuple[float, dict[str, float | None]]) -> dict[str, float]:
+    """Cores used by each pid between two snapshots (1.0 = one core busy the whole time)."""
+    wall = after[0] - before[0]
+    out = {}
+    for name, b in before[1].items():
+        a = after[1].get(name)
+        if a is not None and b is not None and wall > 0:
+            out[name] = (a - b) / wall
+    return out
+
+
 class Probe:
     """Samples RSS (peak) of some pids every `interval` s and their CPU time between start and stop.
 
@@ -307,8 +332,7 @@ class Probe:
         self.peak_rss: dict[str, int] = {}
         self.cpu_share: dict[str, float] = {}
         self.wall = 0.0
-        self._cpu0: dict[str, float | None] = {}
-        self._t0 = 0.0
+        self._start: tuple[float, dict[str, float | None]] = (0.0, {})
         self._task: asyncio.Task | None = None
 
     def _sample(self) -> None:
@@ -323,8 +347,7 @@ class Probe:
             await asyncio.sleep(self.interval)
 
     async def __aenter__(self) -> "Probe":
-        self._t0 = time.perf_counter()
-        self._cpu0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._start = cpu_snapshot(self.pids)
         self._task = asyncio.create_task(self._loop())
         return self
 
@@ -334,11 +357,9 @@ class Probe:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._sample()
-        self.wall = time.perf_counter() - self._t0
-        for name, pid in self.pids.items():
-            before, after = self._cpu0.get(name), cpu_seconds(pid)
-            if before is not None and after is not None and self.wall > 0:
-                self.cpu_share[name] = (after - before) / self.wall
+        end = cpu_snapshot(self.pids)
+        self.wall = end[0] - self._start[0]
+        self.cpu_share = cpu_shares(self._start, end)
 
     def cpu_note(self) -> str:
         """e.g. 'CPU: bench 0.95, mongo 0.80 cores'."""

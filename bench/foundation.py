@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    Context, Probe, Row, Suite, SuiteReport, fmt_mib, fmt_ms, fmt_rate, log, markdown_table, percentiles,
-    produce_rate,
+    Context, Probe, Row, Suite, SuiteReport, cpu_shares, cpu_snapshot, fmt_mib, fmt_ms, fmt_rate, log,
+    markdown_table, percentiles, produce_rate,
 )
 from shared.config import PROJECT_ROOT, Settings
 
@@ -183,6 +183,7 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
         await watcher.start()
         seq = itertools.count(1)
         statuses: Counter[int] = Counter()
+        warmup_statuses: Counter[int] = Counter()
         latencies: list[float] = []
         answered_at: dict[str, float] = {}   # normalised case number -> when its 201 came back
         errors: list[str] = []
@@ -195,7 +196,7 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
                 try:
                     response = await client.post("/cases", content=filing_body(n), headers=headers)
                 except httpx.HTTPError as exc:
-                    statuses[0] += 1
+                    (statuses if record else warmup_statuses)[0] += 1
                     if len(errors) < 5:
                         errors.append(repr(exc))
                     return
@@ -203,10 +204,13 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
                 if record:
                     statuses[response.status_code] += 1
                     latencies.append(done - started)
+                else:
+                    warmup_statuses[response.status_code] += 1
                 if response.status_code == 201:
                     answered_at[response.json()["case_no"]] = done
                 elif len(errors) < 5:
-                    errors.append(f"{response.status_code} {response.text[:200]}")
+                    phase = "load" if record else "warm-up"
+                    errors.append(f"{phase}: {response.status_code} {response.text[:160]}")
 
             async def worker(deadline: float) -> None:
                 while time.perf_counter() < deadline:
@@ -236,7 +240,7 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
     lag = percentiles(lags)
     return {
         "seconds": elapsed, "concurrency": concurrency, "requests": sum(statuses.values()),
-        "statuses": dict(statuses), "created_per_s": ok / elapsed, "latency_p50": lat[50], "latency_p99": lat[99],
+        "statuses": dict(statuses), "warmup_statuses": dict(warmup_statuses), "created_per_s": ok / elapsed, "latency_p50": lat[50], "latency_p99": lat[99],
         "accepted_total": len(answered_at), "messages_on_topic": on_topic, "missing_on_topic": missing,
         "all_on_topic": all_on_topic, "drain_after_load_s": max(drained_at - load_end, 0.0),
         "publish_lag_p50": lag[50], "publish_lag_p99": lag[99], "ready_s": ready_s,
@@ -272,8 +276,9 @@ def _timed_runtime_class():
         target: int = 0
         stop_event: asyncio.Event
 
-        def setup(self, target: int, stop_event: asyncio.Event) -> None:
-            self.target, self.stop_event = target, stop_event
+        def setup(self, target: int, stop_event: asyncio.Event, pids: dict[str, int | None]) -> None:
+            self.target, self.stop_event, self.pids = target, stop_event, pids
+            self.cpu: dict[str, float] = {}
             self.batch_seconds: list[float] = []
             self.batch_sizes: list[int] = []
             self.committed = 0
@@ -285,6 +290,7 @@ def _timed_runtime_class():
             self._batch_started = time.perf_counter()
             if self.first_started is None:
                 self.first_started = self._batch_started
+                self._cpu0 = cpu_snapshot(self.pids)
             await super().process(records)
 
         async def _commit(self, records):  # type: ignore[no-untyped-def]
@@ -294,7 +300,8 @@ def _timed_runtime_class():
             self.batch_sizes.append(len(records))
             self.committed += len(records)
             self.last_done = done
-            if self.committed >= self.target:
+            if self.committed >= self.target and not self.stop_event.is_set():
+                self.cpu = cpu_shares(self._cpu0, cpu_snapshot(self.pids))
                 self.stop_event.set()
 
     return TimedRuntime
@@ -320,7 +327,7 @@ async def bench_runtime(ctx: Context, settings: Settings, variant: str, handler:
         runtime = _timed_runtime_class()(
             service=name, settings=settings, topics=[CASE_EVENTS], handler=handler, client=client, db=db,
             outbox=outbox, health=Health(name), group_id=f"{name}-{uuid.uuid4().hex[:6]}")
-        runtime.setup(n, stop)
+        runtime.setup(n, stop, {"bench": None, "mongo": ctx.stack.mongo_pid})
         t_start = time.perf_counter()
         await runtime.start()
         try:
@@ -341,7 +348,7 @@ async def bench_runtime(ctx: Context, settings: Settings, variant: str, handler:
         "batches": len(runtime.batch_seconds), "batch_size_p50": sizes[50],
         "batch_p50": p[50], "batch_p99": p[99], "start_to_first_s": runtime.first_started - t_start,
         "inbox_docs": handled, "effects_docs": written,
-        "peak_rss": dict(probe.peak_rss), "cpu": dict(probe.cpu_share),
+        "peak_rss": dict(probe.peak_rss), "cpu": runtime.cpu,
         "batch_max_records": settings.batch_max_records, "batch_timeout_ms": settings.batch_timeout_ms,
     }
 

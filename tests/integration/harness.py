@@ -21,8 +21,10 @@ def token(role: str = "operator", sub: str = "tester", team: str | None = None) 
     return mint_token(sub, [role], team=team)
 
 
-def auth(role: str = "operator", team: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(role, team=team)}"}
+def auth(role: str = "operator", team: str | None = None, sub: str = "tester") -> dict[str, str]:
+    if role == "case_handler" and team is None:
+        team = "quick"
+    return {"Authorization": f"Bearer {token(role, sub=sub, team=team)}"}
 
 
 @contextlib.asynccontextmanager
