@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
+
+# The court's time zone (contract §1): local dates, end-of-day deadlines and alert times use it.
+COURT_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass

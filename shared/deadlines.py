@@ -18,11 +18,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal, get_args
-from zoneinfo import ZoneInfo
 
 from shared.calendar import CourtCalendar
 
-COURT_TZ = ZoneInfo("Asia/Shanghai")
+from shared.clock import COURT_TZ  # noqa: F401  (re-exported for callers)
 
 # End of the local day; microsecond 0, and `deadline_state` judges whole seconds,
 # so the whole second 23:59:59 is still on time.

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.contract.events import EVENT_DATA_MODELS
 
-COURT_TZ = ZoneInfo("Asia/Shanghai")
+from shared.clock import COURT_TZ  # noqa: F401  (re-exported for callers)
 
 
 class EventError(ValueError):
