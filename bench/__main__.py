@@ -1,4 +1,4 @@
-"""python -m bench [suite ...] [--quick] [--no-faust] [--baseline-n N] [--keep-workdir]
+"""python -m bench [suite ...] [--quick] [--no-faust] [--baseline-n N] [--keep-workdir] [--out DIR] ...
 
 Starts a private Tansu + SecantusDB on free ports, measures the raw aiokafka
 baseline on it, runs every suite (or the ones named), writes
@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import pkgutil
 import shlex
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import bench
 from bench.common import (
-    RESULTS_DIR, Context, Suite, fmt_rate, log, private_stack, raw_baseline, render_report, write_results,
+    RESULTS_DIR, Context, Probe, Suite, fmt_rate, log, private_stack, raw_baseline, render_report, wait_for_quiet,
+    write_results,
 )
 
 
@@ -50,12 +52,22 @@ def quiet_logging() -> None:
 
 async def main_async(args: argparse.Namespace, suites: list[Suite]) -> int:
     command = "python -m bench " + shlex.join(sys.argv[1:])
-    options = {"skip_faust": args.no_faust}
+    options = {"skip_faust": args.no_faust, "intake_seconds": args.intake_seconds,
+               "intake_concurrency": args.intake_concurrency, "events": args.events}
+    if args.wait_quiet > 0:
+        busy = await wait_for_quiet(args.wait_quiet)
+        if busy is not None and busy >= 0.2:
+            log(f"WARNING: the machine is still busy ({busy:.2f} cores) after {args.wait_quiet:.0f} s; running anyway")
     async with private_stack(keep_workdir=args.keep_workdir) as stack:
         log(f"private stack: broker {stack.bootstrap}, database {stack.mongo_url.split('/?')[0]}, "
             f"work dir {stack.workdir}")
         log(f"raw baseline: {args.baseline_n:,} messages")
-        baseline = await raw_baseline(stack.bootstrap, args.baseline_n)
+        loadavg = os.getloadavg()
+        async with Probe({"bench": None, "broker": stack.broker_pid}) as probe:
+            baseline = await raw_baseline(stack.bootstrap, args.baseline_n)
+        baseline["cpu"] = dict(probe.cpu_share)
+        baseline["others_cores"] = probe.cpu_share.get("others", 0.0)
+        baseline["loadavg_before"] = loadavg
         log(f"raw baseline: produce {fmt_rate(baseline['produce_msgs_per_s'], ' msg/s')}, "
             f"consume {fmt_rate(baseline['consume_msgs_per_s'], ' msg/s')}")
         for suite in suites:
@@ -77,13 +89,22 @@ async def main_async(args: argparse.Namespace, suites: list[Suite]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     available = discover()
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks on a private embedded stack (Tansu + SecantusDB); see bench/README.md.")
     parser.add_argument("suites", nargs="*", metavar="suite",
                         help=f"which suites (default: all): {', '.join(sorted(available))}")
     parser.add_argument("--quick", action="store_true", help="smaller loads, for a smoke run (figures not comparable)")
     parser.add_argument("--no-faust", action="store_true", help="skip the faust-streaming reference")
-    parser.add_argument("--baseline-n", type=int, default=100_000, help="messages for the raw baseline (default 100000)")
+    parser.add_argument("--intake-seconds", type=float, help="foundation: length of the intake load (default 20)")
+    parser.add_argument("--intake-concurrency", type=int, help="foundation: concurrent intake clients (default 32)")
+    parser.add_argument("--events", type=int, help="foundation: events for the consumer runtime (default 50000)")
+    parser.add_argument("--baseline-n", type=int, default=100_000,
+                        help="messages for the raw baseline (default 100000)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default bench/results)")
+    parser.add_argument("--wait-quiet", type=float, default=120.0,
+                        help="first wait up to this many seconds for other processes to go quiet "
+                             "(default 120; 0: don't wait)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the stack's logs and data folder")
     args = parser.parse_args(argv)
     unknown = [s for s in args.suites if s not in available]

@@ -6,9 +6,10 @@ Runs a faust worker whose one agent reads TOPIC with `stream.take(TAKE, within=W
 and only counts (noop) or also parses each value with shared.contract.envelope.parse_event
 (validate); when it has N events it writes a JSON line to RESULT_FILE
 ({"n", "seconds", "events_per_s", "cpu_cores", "start_to_first_s", "batches", "peak_rss_bytes"})
-and exits. The rate runs from the end of the first batch to the N-th event and
-leaves the first batch's events out of the count (the clock starts when it is done). Settings are the tuned embedded ones of runtime.md:
-broker_session_timeout=2, broker_heartbeat_interval=0.5, no table, no web server.
+and exits. The rate runs from the end of the first batch to the N-th event and leaves the
+first batch's events out of the count (the clock starts when it is done).
+Settings are the tuned embedded ones of runtime.md: broker_session_timeout=2,
+broker_heartbeat_interval=0.5, no table, no web server.
 """
 from __future__ import annotations
 

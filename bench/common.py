@@ -301,20 +301,66 @@ def cpu_seconds(pid: int | None = None) -> float | None:
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy (all cores, all processes) since boot: /proc/stat."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle                             # user..steal, without guest (counted in user)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+MACHINE = "machine"  # the key for the whole machine in cpu snapshots and shares
+
+
+async def wait_for_quiet(max_wait: float, threshold: float = 0.2, window: float = 3.0) -> float | None:
+    """Wait (up to max_wait s) until the whole machine uses less than `threshold` cores over `window` s.
+
+    These machines are shared: someone's test run beside a benchmark halves its figures.
+    Returns the last measured load in cores (None without /proc/stat).
+    """
+    deadline = time.perf_counter() + max_wait
+    while True:
+        before = machine_busy_seconds()
+        await asyncio.sleep(window)
+        after = machine_busy_seconds()
+        if before is None or after is None:
+            return None
+        busy = (after - before) / window
+        if busy < threshold or time.perf_counter() >= deadline:
+            return busy
+        log(f"machine busy ({busy:.2f} cores used by other processes); waiting for it to quiet down")
+
+
 def cpu_snapshot(pids: dict[str, int | None]) -> tuple[float, dict[str, float | None]]:
-    """(wall clock, CPU seconds per named pid) now; two of them give `cpu_shares`."""
-    return time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()}
+    """(wall clock, CPU seconds per named pid, and of the whole machine under MACHINE) now.
+
+    Two of them give `cpu_shares`.
+    """
+    snap = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    snap[MACHINE] = machine_busy_seconds()
+    return time.perf_counter(), snap
 
 
 def cpu_shares(before: tuple[float, dict[str, float | None]],
                after: tuple[float, dict[str, float | None]]) -> dict[str, float]:
-    """Cores used by each pid between two snapshots (1.0 = one core busy the whole time)."""
+    """Cores used by each pid between two snapshots (1.0 = one core busy the whole time).
+
+    Also "others": what the rest of the machine used meanwhile (the whole machine minus
+    the named pids). Well above zero means someone else's work competed with the run.
+    """
     wall = after[0] - before[0]
     out = {}
     for name, b in before[1].items():
         a = after[1].get(name)
-        if a is not None and b is not None and wall > 0:
+        if a is not None and b is not None and wall > 0 and name != MACHINE:
             out[name] = (a - b) / wall
+    b, a = before[1].get(MACHINE), after[1].get(MACHINE)
+    if a is not None and b is not None and wall > 0:
+        out["others"] = max((a - b) / wall - sum(out.values()), 0.0)
     return out
 
 
@@ -362,7 +408,7 @@ class Probe:
         self.cpu_share = cpu_shares(self._start, end)
 
     def cpu_note(self) -> str:
-        """e.g. 'CPU: bench 0.95, mongo 0.80 cores'."""
+        """e.g. 'CPU bench 0.95, mongo 0.80, others 0.02 cores'."""
         parts = [f"{name} {share:.2f}" for name, share in self.cpu_share.items()]
         return "CPU " + ", ".join(parts) + " cores" if parts else ""
 
@@ -533,6 +579,10 @@ def render_report(suite: Suite, report: SuiteReport, baseline: dict[str, Any], *
               f"same messages, fresh consumer group, getmany + one commit per batch; "
               f"first record → last (group join before it: {baseline['consume_join_s']:.1f} s)"]],
             align="lrl"),
+        "",
+        "CPU during the baseline: " + ", ".join(f"{k} {v:.2f}" for k, v in baseline.get("cpu", {}).items())
+        + " cores (others = the rest of the machine). Load average (1, 5, 15 min) before the run: "
+        + " ".join(f"{x:.2f}" for x in baseline.get("loadavg_before", ())) + ".",
         "",
         "## Figures",
         "",

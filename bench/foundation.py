@@ -26,7 +26,6 @@ import uuid
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bench.common import (
@@ -41,6 +40,7 @@ INTAKE_WARMUP_REQUESTS = 64
 RUNTIME_EVENTS = 50_000
 CASES_FOR_EVENTS = 5_000       # events are spread over this many case numbers (keys)
 FAUST_TIMEOUT_S = 120.0
+OTHERS_WARN_CORES = 0.15       # CPU used by processes outside the run above which a phase is flagged
 
 
 # ---------------------------------------------------------------- test data
@@ -186,7 +186,7 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
         warmup_statuses: Counter[int] = Counter()
         latencies: list[float] = []
         answered_at: dict[str, float] = {}   # normalised case number -> when its 201 came back
-        errors: list[str] = []
+        errors: Counter[str] = Counter()   # distinct non-201 replies (phase, status, body start)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
 
@@ -197,8 +197,7 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
                     response = await client.post("/cases", content=filing_body(n), headers=headers)
                 except httpx.HTTPError as exc:
                     (statuses if record else warmup_statuses)[0] += 1
-                    if len(errors) < 5:
-                        errors.append(repr(exc))
+                    errors[f"{'load' if record else 'warm-up'}: {exc!r}"[:200]] += 1
                     return
                 done = time.perf_counter()
                 if record:
@@ -208,9 +207,8 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
                     warmup_statuses[response.status_code] += 1
                 if response.status_code == 201:
                     answered_at[response.json()["case_no"]] = done
-                elif len(errors) < 5:
-                    phase = "load" if record else "warm-up"
-                    errors.append(f"{phase}: {response.status_code} {response.text[:160]}")
+                else:
+                    errors[f"{'load' if record else 'warm-up'}: {response.status_code} {response.text[:120]}"] += 1
 
             async def worker(deadline: float) -> None:
                 while time.perf_counter() < deadline:
@@ -235,16 +233,21 @@ async def bench_intake(ctx: Context, seconds: float, concurrency: int) -> dict[s
     finally:
         await watcher.stop()
         tools_stack.stop(proc)
+    log_text = proc.log_path.read_text(errors="replace") if proc.log_path.exists() else ""
     ok = statuses.get(201, 0)
     lat = percentiles(latencies)
     lag = percentiles(lags)
     return {
         "seconds": elapsed, "concurrency": concurrency, "requests": sum(statuses.values()),
-        "statuses": dict(statuses), "warmup_statuses": dict(warmup_statuses), "created_per_s": ok / elapsed, "latency_p50": lat[50], "latency_p99": lat[99],
+        "statuses": dict(statuses), "warmup_statuses": dict(warmup_statuses), "created_per_s": ok / elapsed,
+        "latency_p50": lat[50], "latency_p99": lat[99],
         "accepted_total": len(answered_at), "messages_on_topic": on_topic, "missing_on_topic": missing,
         "all_on_topic": all_on_topic, "drain_after_load_s": max(drained_at - load_end, 0.0),
         "publish_lag_p50": lag[50], "publish_lag_p99": lag[99], "ready_s": ready_s,
-        "peak_rss": dict(probe.peak_rss), "cpu": dict(probe.cpu_share), "errors": errors,
+        "peak_rss": dict(probe.peak_rss), "cpu": dict(probe.cpu_share), "errors": dict(errors),
+        "log_write_conflicts": sum(1 for line in log_text.splitlines()
+                                   if "database_unavailable" in line and "WriteConflict" in line),
+        "log_unhandled": sum(1 for line in log_text.splitlines() if '"unhandled"' in line),
     }
 
 
@@ -327,11 +330,12 @@ async def bench_runtime(ctx: Context, settings: Settings, variant: str, handler:
         runtime = _timed_runtime_class()(
             service=name, settings=settings, topics=[CASE_EVENTS], handler=handler, client=client, db=db,
             outbox=outbox, health=Health(name), group_id=f"{name}-{uuid.uuid4().hex[:6]}")
-        runtime.setup(n, stop, {"bench": None, "mongo": ctx.stack.mongo_pid})
+        pids = {"bench": None, "mongo": ctx.stack.mongo_pid, "broker": ctx.stack.broker_pid}
+        runtime.setup(n, stop, pids)
         t_start = time.perf_counter()
         await runtime.start()
         try:
-            async with Probe({"bench": None, "mongo": ctx.stack.mongo_pid}) as probe:
+            async with Probe(pids) as probe:
                 await asyncio.wait_for(runtime.run(stop), timeout=240)
         finally:
             await runtime.stop()
@@ -344,7 +348,8 @@ async def bench_runtime(ctx: Context, settings: Settings, variant: str, handler:
     p = percentiles(runtime.batch_seconds)
     sizes = percentiles(runtime.batch_sizes, (50,))
     return {
-        "variant": variant, "events": runtime.committed, "seconds": elapsed, "events_per_s": runtime.committed / elapsed,
+        "variant": variant, "events": runtime.committed, "seconds": elapsed,
+        "events_per_s": runtime.committed / elapsed,
         "batches": len(runtime.batch_seconds), "batch_size_p50": sizes[50],
         "batch_p50": p[50], "batch_p99": p[99], "start_to_first_s": runtime.first_started - t_start,
         "inbox_docs": handled, "effects_docs": written,
@@ -359,12 +364,14 @@ async def bench_validate_only(ctx: Context, topic: str, n: int) -> dict[str, Any
 
     from shared.contract.envelope import parse_event
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=ctx.stack.bootstrap, group_id=f"benchval-{uuid.uuid4().hex[:6]}",
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=ctx.stack.bootstrap,
+                                group_id=f"benchval-{uuid.uuid4().hex[:6]}",
                                 enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=2000,
                                 heartbeat_interval_ms=500, fetch_max_wait_ms=100, max_partition_fetch_bytes=4 << 20)
     t0 = time.perf_counter()
     await consumer.start()
-    seen, first = 0, None
+    seen, first, cpu0 = 0, None, None
+    pids = {"bench": None, "broker": ctx.stack.broker_pid}
     try:
         while seen < n:
             batch = await consumer.getmany(timeout_ms=500, max_records=2000)
@@ -372,48 +379,49 @@ async def bench_validate_only(ctx: Context, topic: str, n: int) -> dict[str, Any
                 if time.perf_counter() - t0 > 120:
                     raise TimeoutError(f"validate-only: {seen} of {n}")
                 continue
-            first = first or time.perf_counter()
+            if first is None:
+                first, cpu0 = time.perf_counter(), cpu_snapshot(pids)
             for recs in batch.values():
                 for rec in recs:
                     parse_event(rec.value)
                     seen += 1
             await consumer.commit()
-        done = time.perf_counter()
+        done, cpu = time.perf_counter(), cpu_shares(cpu0, cpu_snapshot(pids))
     finally:
         await consumer.stop()
     return {"events": seen, "seconds": done - first, "events_per_s": seen / (done - first),
-            "start_to_first_s": first - t0}
+            "cpu_cores": cpu.get("bench", 0.0), "cpu": cpu, "start_to_first_s": first - t0}
 
 
 # ---------------------------------------------------------------- 3. faust
 
-async def bench_faust(ctx: Context, topic: str, n: int, partitions: int) -> dict[str, Any]:
+async def bench_faust(ctx: Context, topic: str, n: int, partitions: int, mode: str = "noop") -> dict[str, Any]:
+    """A faust worker in its own process: one agent, stream.take(1000, within=0.05), `mode` noop|validate."""
     from tools import stack as tools_stack
 
     result_file = ctx.stack.workdir / f"faust-{uuid.uuid4().hex[:6]}.json"
-    log_path = ctx.stack.workdir / "faust.log"
+    log_path = ctx.stack.workdir / f"faust-{mode}.log"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     argv = [sys.executable, "-m", "bench._faust_agent", ctx.stack.bootstrap, topic, str(n), str(partitions),
-            str(result_file), "1000", "0.05"]
+            str(result_file), "1000", "0.05", mode]
     started = time.perf_counter()
     proc = tools_stack.spawn("faust", argv, log_path, env=env, cwd=PROJECT_ROOT)
-    cpu = {}
+    probe = Probe({"faust": proc.pid, "broker": ctx.stack.broker_pid, "bench": None})
     try:
-        async with Probe({"faust": proc.pid}) as probe:
+        async with probe:
             while not result_file.exists() or not result_file.read_text().endswith("\n"):
                 if not proc.running():
                     break
                 if time.perf_counter() - started > FAUST_TIMEOUT_S:
                     break
                 await asyncio.sleep(0.1)
-        cpu = dict(probe.cpu_share)
     finally:
         tools_stack.stop(proc, timeout=3)
     if result_file.exists() and result_file.read_text().strip():
         result = json.loads(result_file.read_text())
         result["ok"] = True
-        result["cpu"] = cpu
+        result["cpu"] = dict(probe.cpu_share)  # over the worker's whole life, start-up included
         return result
     from tools.stack import log_tail
     why = "timed out" if proc.popen is not None and proc.popen.returncode in (None, -15, -9) else \
@@ -426,18 +434,19 @@ async def bench_faust(ctx: Context, topic: str, n: int, partitions: int) -> dict
 async def run(ctx: Context) -> SuiteReport:
     quick = ctx.quick
     seconds = float(ctx.options.get("intake_seconds") or (6.0 if quick else INTAKE_SECONDS))
+    concurrency = int(ctx.options.get("intake_concurrency") or INTAKE_CONCURRENCY)
     n = int(ctx.options.get("events") or (10_000 if quick else RUNTIME_EVENTS))
     report = SuiteReport(title="foundation: intake through the outbox, the consumer runtime, faust")
     raw: dict[str, Any] = {"baseline": ctx.baseline}
 
     # 1. intake
-    log(f"intake: POST /cases for {seconds:.0f} s at concurrency {INTAKE_CONCURRENCY} (intake as a subprocess)")
-    intake = await bench_intake(ctx, seconds, INTAKE_CONCURRENCY)
+    log(f"intake: POST /cases for {seconds:.0f} s at concurrency {concurrency} (intake as a subprocess)")
+    intake = await bench_intake(ctx, seconds, concurrency)
     raw["intake"] = intake
     log(f"intake: {intake['created_per_s']:.0f} created/s, statuses {intake['statuses']}")
     other = {k: v for k, v in intake["statuses"].items() if k != 201}
     report.rows.append(Row(
-        what=f"intake `POST /cases` → 201 (through the outbox), {INTAKE_CONCURRENCY} concurrent",
+        what=f"intake `POST /cases` → 201 (through the outbox), {concurrency} concurrent",
         figure=fmt_rate(intake["created_per_s"], " req/s"),
         latency=f"{fmt_ms(intake['latency_p50'])} / {fmt_ms(intake['latency_p99'])}",
         rss=f"intake {fmt_mib(intake['peak_rss'].get('intake'))}",
@@ -478,7 +487,9 @@ async def run(ctx: Context) -> SuiteReport:
         result = await bench_runtime(ctx, settings, variant, handler, n)
         raw[f"runtime_{variant}"] = result
         log(f"runtime ({variant}): {result['events_per_s']:.0f} events/s")
-        checks = (f"inbox {result['inbox_docs']:,}" + (f", effects {result['effects_docs']:,}" if variant == "write" else ""))
+        checks = f"inbox {result['inbox_docs']:,}"
+        if variant == "write":
+            checks += f", effects {result['effects_docs']:,}"
         runtime_rows.append(result)
         report.rows.append(Row(
             what=f"consumer runtime, {label}",
@@ -486,7 +497,8 @@ async def run(ctx: Context) -> SuiteReport:
             latency=f"{fmt_ms(result['batch_p50'])} / {fmt_ms(result['batch_p99'])} per batch",
             rss=f"bench {fmt_mib(result['peak_rss'].get('bench'))}",
             rate=result["events_per_s"], versus="consume",
-            note=(f"{result['events']:,} events in {result['batches']} batches (median {result['batch_size_p50']:.0f}); "
+            note=(f"{result['events']:,} events in {result['batches']} batches "
+                  f"(median {result['batch_size_p50']:.0f}); "
                   f"documents after: {checks}; CPU bench {result['cpu'].get('bench', 0):.2f}, "
                   f"SecantusDB {result['cpu'].get('mongo', 0):.2f} cores"),
         ))
@@ -498,30 +510,31 @@ async def run(ctx: Context) -> SuiteReport:
     report.rows.append(Row(
         what="reference: plain aiokafka getmany + parse_event (validation only, no database)",
         figure=fmt_rate(val["events_per_s"], " events/s"), rate=val["events_per_s"], versus="consume",
-        note="the runtime's ceiling without SecantusDB: pydantic validation of each event in one process",
+        note=(f"the runtime's ceiling without a database: pydantic validation of each event, one commit per "
+              f"batch; {val['cpu_cores']:.2f} cores busy"),
     ))
     if ctx.options.get("skip_faust"):
         report.notes.append("faust was skipped (--no-faust).")
     else:
-        log("faust: a faust-streaming agent, stream.take(1000, within=0.05), no-op (subprocess)")
-        fst = await bench_faust(ctx, topic, n, settings.partitions)
-        raw["faust"] = fst
-        if fst.get("ok"):
-            log(f"faust: {fst['events_per_s']:.0f} events/s")
-            report.rows.append(Row(
-                what="reference: faust-streaming agent, `stream.take(1000, within=0.05)`, no-op, no table",
-                figure=fmt_rate(fst["events_per_s"], " events/s"),
-                rss=f"faust {fmt_mib(fst.get('peak_rss_bytes'))}",
-                rate=fst["events_per_s"], versus="consume",
-                note=(f"own process; start → first event {fst['start_to_first_s']:.1f} s "
-                      f"(broker_session_timeout=2, broker_heartbeat_interval=0.5); {fst['batches']} batches; "
-                      f"CPU {fst['cpu'].get('faust', 0):.2f} cores"),
-            ))
-        else:
-            log(f"faust: failed: {fst['why']}")
-            report.rows.append(Row(what="reference: faust-streaming agent, stream.take(1000, within=0.05)",
-                                   figure="FAILED", versus="", note=fst["why"]))
-            report.details += "\n## faust failure\n\n```\n" + fst["log"] + "\n```\n"
+        for mode, label in (("noop", "no-op (counts only)"), ("validate", "parse_event per event")):
+            log(f"faust ({mode}): a faust-streaming agent, stream.take(1000, within=0.05), own process")
+            fst = await bench_faust(ctx, topic, n, settings.partitions, mode)
+            raw[f"faust_{mode}"] = fst
+            what = f"reference: faust-streaming agent, `stream.take(1000, within=0.05)`, {label}, no table"
+            if fst.get("ok"):
+                log(f"faust ({mode}): {fst['events_per_s']:.0f} events/s")
+                report.rows.append(Row(
+                    what=what, figure=fmt_rate(fst["events_per_s"], " events/s"),
+                    rss=f"faust {fmt_mib(fst.get('peak_rss_bytes'))}",
+                    rate=fst["events_per_s"], versus="consume",
+                    note=(f"own process, {fst['cpu_cores']:.2f} cores busy; start → first batch "
+                          f"{fst['start_to_first_s']:.1f} s (broker_session_timeout=2, broker_heartbeat_interval=0.5); "
+                          f"{fst['batches']} batches"),
+                ))
+            else:
+                log(f"faust ({mode}): failed: {fst['why']}")
+                report.rows.append(Row(what=what, figure="FAILED", versus="", note=fst["why"]))
+                report.details += f"\n## faust ({mode}) failure\n\n```\n" + fst["log"] + "\n```\n"
 
     # notes and a detail table
     s = runtime_rows[0]
@@ -542,18 +555,36 @@ async def run(ctx: Context) -> SuiteReport:
         f"machine); ECC_RATE_LIMIT_WRITES=off, auth on (HS256), log level INFO as deployed. Intake started in "
         f"{intake['ready_s']:.1f} s. Publish lag = time from the client receiving 201 to the watcher (a plain "
         f"consumer in the load generator) seeing the event.",
-        "The faust agent's figure counts events only (no validation, no database): it is faust's own per-event "
-        "cost, to set beside the validation-only reference, not beside the runtime rows.",
+        "The faust rows have no database and no inbox: set them beside the aiokafka validation-only reference "
+        "(same events, same validation), not beside the runtime rows. faust acknowledges each event and commits "
+        "on its own schedule; its worker ran in its own process, started after the rows above had finished.",
     ]
-    if intake["errors"]:
-        report.notes.append("intake errors seen (first 5): " + "; ".join(intake["errors"]))
+    warm_bad = {k: v for k, v in intake["warmup_statuses"].items() if k != 201}
+    if warm_bad or intake["errors"]:
+        report.notes.append(
+            f"intake answers other than 201: load {other or 'none'}, warm-up {warm_bad or 'none'} "
+            f"(of {INTAKE_WARMUP_REQUESTS}); intake's log shows {intake['log_write_conflicts']} WriteConflict "
+            f"(TransientTransactionError) answered as 503 and {intake['log_unhandled']} unhandled exceptions. "
+            "Replies: " + "; ".join(f"{n} x {text}" for text, n in intake["errors"].items()))
+    phases = [("intake load", intake["peak_rss"], intake["cpu"])]
+    phases += [(f"runtime {r['variant']}", r["peak_rss"], r["cpu"]) for r in runtime_rows]
+    phases.append(("validation-only reference", {}, val["cpu"]))
+    for mode in ("noop", "validate"):
+        fst = raw.get(f"faust_{mode}")
+        if fst and fst.get("ok"):
+            phases.append((f"faust {mode} (whole worker life)", {"faust": fst.get("peak_rss_bytes")}, fst["cpu"]))
     report.details += "\n## Resources\n\n" + markdown_table(
-        ["phase", "peak RSS", "CPU (cores, average over the phase)"],
-        [["intake load", ", ".join(f"{k} {fmt_mib(v)}" for k, v in intake["peak_rss"].items()),
-          ", ".join(f"{k} {v:.2f}" for k, v in intake["cpu"].items())]]
-        + [[f"runtime {r['variant']}", ", ".join(f"{k} {fmt_mib(v)}" for k, v in r["peak_rss"].items()),
-            ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items())] for r in runtime_rows],
+        ["phase", "peak RSS", "CPU (cores, average over the phase; others = the rest of the machine)"],
+        [[name, ", ".join(f"{k} {fmt_mib(v)}" for k, v in rss.items()) or "-",
+          ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())] for name, rss, cpu in phases],
     ) + "\n"
+    busy = [(name, cpu["others"]) for name, _, cpu in phases if cpu.get("others", 0) > OTHERS_WARN_CORES]
+    if ctx.baseline.get("others_cores", 0) > OTHERS_WARN_CORES:
+        busy.insert(0, ("raw baseline", ctx.baseline["others_cores"]))
+    if busy:
+        report.notes.insert(0, "**Disturbed run**: other processes on this machine used "
+                            + ", ".join(f"{v:.2f} cores during {name}" for name, v in busy)
+                            + ". Those figures are low; run again on a quiet machine.")
     report.raw = raw
     return report
 

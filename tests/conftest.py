@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, replace
@@ -81,6 +82,7 @@ def embedded() -> EmbeddedStack:
     yield env
     stack.stop(env.broker)
     stack.stop(env.mongo)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

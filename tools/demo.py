@@ -33,7 +33,6 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -152,6 +151,10 @@ class Poster:
                 await asyncio.sleep(0.5 * 2 ** attempt)
                 continue
             if response.status_code == 429:  # intake's write rate limit: wait as told
+                if not self.tally.rate_limited:
+                    self.progress.write(
+                        "demo: intake is rate-limiting writes (429): this replay will be slow. The stack "
+                        "was started without ECC_RATE_LIMIT_WRITES=off; `make down && make demo` lifts it.")
                 self.tally.rate_limited += 1
                 wait = float(response.headers.get("Retry-After") or 1)
                 await asyncio.sleep(min(max(wait, 0.1), 30))
@@ -462,6 +465,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         await producer.start()
     except Exception as exc:  # noqa: BLE001
+        await producer.stop()
         print(f"demo: cannot reach the broker at {settings.kafka_bootstrap}: {exc}. Run `make up` first.")
         return 1
     progress = tqdm(total=len(events), unit="ev", desc="replaying", file=sys.stdout, mininterval=0.5)

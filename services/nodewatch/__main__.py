@@ -1,0 +1,3 @@
+from services.nodewatch.main import main
+
+main()

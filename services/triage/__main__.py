@@ -1,0 +1,3 @@
+from services.triage.main import main
+
+main()

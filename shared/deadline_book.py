@@ -1,0 +1,697 @@
+"""Durable deadlines (期限簿) in MongoDB and the alerts they raise: rules.md §0, contract §8-9.
+
+Shared by every service that supervises deadlines (nodewatch, funds, entrust,
+sentiment, termination). One document per (rule, subject) in the service's
+`deadlines` collection, one per raised alert in `alerts`, and the service's
+clock watermark in `clock`. Usage and an example: docs/deadlines.md.
+
+How a batch uses it (all writes go into the runtime's Effects):
+
+    batch = await book.load(case_nos=[...], keys=[...])   # one query per collection
+    for event in events:                                  # in consumed order
+        if event.type == "clock.tick":
+            batch.clock.observe(event.data.now)
+        ...batch.open(effects, Deadline(...)) / batch.resolve(effects, rule, subject, at=..., reason=...)
+    batch.clock.apply()                                   # ticks become "now"
+    await batch.fire_due(effects)                         # raise what fell due, then write
+
+Semantics (why the stream is the same however the input is batched):
+- A deadline has alarms: due_soon at warn_at (now >= warn_at) and overdue
+  after due_at (now > due_at, to the second), each raised once. An alarm is
+  raised at the first applied tick W at or after its threshold (and not
+  before the deadline was opened or re-armed): `raised_at` is that W, taken
+  from the ticks applied since the engine last had nothing left to raise, so
+  neither batch boundaries nor the page size change it.
+- The awaited fact is judged on event time: a fact timed at T resolves the
+  deadline for every tick W >= T. If T lies ahead of the watermark, alarms
+  whose threshold falls before T still fire at ticks W < T and are resolved
+  at once with resolved_at = T (as if the events had been read in time
+  order). A fact that arrives after a tick already raised the alert for it
+  resolves the alert and records the lateness (a "late fact").
+- Alerts are raised once per breach. Ids are deterministic (shared.alerts);
+  the documents hold what was raised, and the runtime's inbox drops
+  redelivered events, so a replay or a restart raises nothing twice.
+- A re-armed deadline (seizure renewed, case term extended) settles the open
+  cycle and starts cycle n+1; its alerts keep their alert ids and get event
+  ids with `:<n+1>`.
+- Optimistic concurrency: each document carries a version `v`; a write whose
+  version moved meanwhile fails as a duplicate key and the runtime re-runs the batch.
+"""
+from __future__ import annotations
+
+import bisect
+import time as wall_time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from prometheus_client import Counter, Gauge
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReplaceOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.alerts import DEFAULT_SEVERITY, alert_id, alert_raised, alert_resolved, court_iso
+from shared.calendar import CourtCalendar
+from shared.clock import Watermark
+from shared.contract.envelope import COURT_TZ
+from shared.deadlines import court_date
+from shared.logging import get_logger
+from shared.metrics import WATERMARK
+from shared.runtime.effects import Effects
+from shared.topics import ALERTS
+
+log = get_logger()
+
+DEADLINES = "deadlines"
+ALERTS_COLLECTION = "alerts"
+CLOCK = "clock"
+CLOCK_ID = "watermark"
+DEFAULT_FIRE_LIMIT = 5000
+CALENDAR_RULE = "calendar.coverage"
+
+DeadlineStatus = Literal["open", "warned", "overdue", "resolved", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"resolved", "cancelled"})
+_KIND_ORDER = {"raised": 0, "due_soon": 1, "overdue": 2}
+_REASON_MAX = 500
+
+ALERTS_RAISED = Counter("ecc_alerts_raised_total", "Alerts raised, by rule and severity",
+                        ["service", "rule", "severity"])
+ALERTS_RESOLVED = Counter("ecc_alerts_resolved_total", "Alerts resolved, by rule", ["service", "rule"])
+LATE_FACTS = Counter("ecc_late_facts_total",
+                     "Awaited facts timed before an alert they resolve, read after the alert was raised",
+                     ["service", "rule"])
+DEADLINES_OPEN = Gauge("ecc_deadlines_open", "Deadlines not yet resolved or cancelled", ["service"])
+EVALUATION_LAG = Gauge(
+    "ecc_deadline_evaluation_lag_seconds",
+    "Event-time seconds between the watermark and the oldest threshold not yet evaluated (0 = caught up)",
+    ["service"],
+)
+
+
+def key_of(rule: str, subject: str) -> str:
+    """The deadline document's _id: `<rule>:<subject>`."""
+    return f"{rule}:{subject}"
+
+
+def ms(moment: datetime) -> datetime:
+    """Truncate to milliseconds, the precision MongoDB keeps: the same instant before and after a restart."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"times in the deadline book must be timezone-aware, got {moment!r}")
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _opt_ms(moment: datetime | None) -> datetime | None:
+    return None if moment is None else ms(moment)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """What a service opens: a rule's deadline for one subject (or, with due_at None, an immediate alert).
+
+    texts: one-line Chinese summaries per alert kind ("due_soon", "overdue", or
+    "raised" for a rule without deadline), e.g. {"overdue": "执行通知书逾期未发出"};
+    for deadline alerts "（应于YYYY-MM-DD前）" is appended unless the text has a
+    `{due_date}` placeholder (placeholders: due_date, subject, case_no, ref).
+    severities: overrides of DEFAULT_SEVERITY per kind.
+    teams: (since, team) pairs known so far; the alert carries the team in force at raised_at.
+    details: static summary inputs copied into every alert's `details`.
+    """
+
+    rule: str
+    subject: str
+    opened_at: datetime
+    due_at: datetime | None
+    warn_at: datetime | None = None
+    case_no: str | None = None
+    ref: str | None = None
+    name_zh: str = ""
+    texts: dict[str, str] = field(default_factory=dict)
+    severities: dict[str, str] = field(default_factory=dict)
+    teams: Sequence[tuple[datetime, str] | tuple[datetime, int, str]] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return key_of(self.rule, self.subject)
+
+
+@dataclass
+class FireReport:
+    raised: int = 0
+    resolved: int = 0
+    dropped: int = 0
+    backlog: bool = False
+
+
+def _alarm_from(alarm: dict[str, Any]) -> datetime:
+    """The first instant a tick may raise this alarm: its threshold, not before its cycle began."""
+    return max(alarm["at"], alarm["since"])
+
+
+def _team_at(teams: list[list[Any]], moment: datetime) -> str | None:
+    """The team of the latest decision in force at `moment` (entries: [since, revision, team])."""
+    team = None
+    for since, _revision, name in teams:
+        if since <= moment:
+            team = name
+        else:
+            break
+    return team
+
+
+def _summary(doc: dict[str, Any], kind: str) -> str:
+    text = (doc.get("texts") or {}).get(kind) or _default_text(doc, kind)
+    due = doc.get("due_at")
+    due_date = court_date(due).isoformat() if due is not None else ""
+    values = {"due_date": due_date, "subject": doc["subject"], "case_no": doc.get("case_no") or "",
+              "ref": doc.get("ref") or ""}
+    has_due = "{due_date}" in text
+    if "{" in text:
+        try:
+            text = text.format(**values)
+        except (KeyError, IndexError, ValueError):
+            pass
+    if kind != "raised" and due_date and not has_due:
+        text = f"{text}（应于{due_date}前）"
+    return " ".join(text.split())[:_REASON_MAX]
+
+
+def _default_text(doc: dict[str, Any], kind: str) -> str:
+    name = doc.get("name_zh") or doc["rule"]
+    return {"due_soon": f"{name}即将到期", "overdue": f"{name}已逾期", "raised": name}[kind]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:_REASON_MAX] or "resolved"
+
+
+def _local_text(moment: datetime) -> str:
+    return moment.astimezone(COURT_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+class BatchClock:
+    """The service's event-time watermark (contract §8) for one batch, stored in `clock`.
+
+    observe(tick) records a tick; apply(bound) makes the observed ticks before
+    `bound` (all when None) the new "now". A service that must wait for its
+    other inputs to catch up (nodewatch) passes a bound; the others call
+    apply() with none. `history` holds the ticks applied since the engine last
+    had nothing left to raise: raised_at is always one of them.
+    """
+
+    def __init__(self, doc: dict[str, Any] | None):
+        doc = doc or {}
+        self._watermark = Watermark(doc.get("now"))
+        self.history: list[datetime] = list(doc.get("history") or ([doc["now"]] if doc.get("now") else []))
+        self.held: list[datetime] = list(doc.get("held") or [])
+        self.clock_now: datetime | None = doc.get("clock_now") or doc.get("now")
+        self.backlog: bool = bool(doc.get("backlog", False))
+        self.new_ticks: list[datetime] = []
+        self._exists = bool(doc)
+        self._dirty = False
+
+    @property
+    def now(self) -> datetime | None:
+        return self._watermark.now
+
+    def observe(self, tick_now: datetime) -> None:
+        tick_now = ms(tick_now)
+        if self.clock_now is None or tick_now > self.clock_now:
+            self.clock_now = tick_now
+            self._dirty = True
+        if self.now is not None and tick_now <= self.now:
+            return  # the watermark never moves back; a replayed tick changes nothing
+        index = bisect.bisect_left(self.held, tick_now)
+        if index == len(self.held) or self.held[index] != tick_now:
+            self.held.insert(index, tick_now)
+            self._dirty = True
+
+    def apply(self, bound: datetime | None = None) -> list[datetime]:
+        """Apply held ticks strictly before `bound` (all when None); returns those applied."""
+        cut = len(self.held) if bound is None else bisect.bisect_left(self.held, bound)
+        applied, self.held = self.held[:cut], self.held[cut:]
+        for tick in applied:
+            if self._watermark.advance(tick):
+                self.history.append(tick)
+                self.new_ticks.append(tick)
+        if applied:
+            self._dirty = True
+        return applied
+
+    def first_tick_at_or_after(self, moment: datetime) -> datetime | None:
+        index = bisect.bisect_left(self.history, moment)
+        return self.history[index] if index < len(self.history) else None
+
+    def drained(self) -> None:
+        """Nothing at or before now is left to raise: forget older ticks."""
+        if self.now is not None and self.history != [self.now]:
+            self.history = [self.now]
+            self._dirty = True
+
+    def set_backlog(self, backlog: bool) -> None:
+        if backlog != self.backlog:
+            self.backlog = backlog
+            self._dirty = True
+
+    def write(self, effects: Effects, collection: str) -> None:
+        if not self._dirty:
+            return
+        doc = {"_id": CLOCK_ID, "now": self.now, "history": self.history, "held": self.held,
+               "clock_now": self.clock_now, "backlog": self.backlog}
+        effects.write(collection, ReplaceOne({"_id": CLOCK_ID}, doc, upsert=True))
+        self._dirty = False
+
+
+class DeadlineBook:
+    """A service's deadlines, alerts and clock in its own database."""
+
+    def __init__(self, db: AsyncDatabase, service: str, *, source: str | None = None,
+                 deadlines: str = DEADLINES, alerts: str = ALERTS_COLLECTION, clock: str = CLOCK,
+                 fire_limit: int = DEFAULT_FIRE_LIMIT, calendar: CourtCalendar | None = None):
+        self.db = db
+        self.service = service
+        self.source = source or f"ecc/{service}"
+        self.deadlines_name, self.alerts_name, self.clock_name = deadlines, alerts, clock
+        self.fire_limit = fire_limit
+        self.calendar = calendar  # when set, fire_due raises calendar.coverage:<year> (rules.md §0)
+        self._open_count_at = 0.0
+
+    @property
+    def deadlines(self):
+        return self.db[self.deadlines_name]
+
+    @property
+    def alerts(self):
+        return self.db[self.alerts_name]
+
+    async def ensure_indexes(self) -> None:
+        await self.deadlines.create_index([("next_fire_at", ASCENDING), ("_id", ASCENDING)], name="next_fire")
+        await self.deadlines.create_index([("case_no", ASCENDING)], name="case_no")
+        await self.deadlines.create_index([("state", ASCENDING), ("rule", ASCENDING)], name="state_rule")
+        await self.alerts.create_index([("state", ASCENDING), ("raised_at", DESCENDING), ("_id", ASCENDING)],
+                                       name="state_raised")
+        await self.alerts.create_index([("rule", ASCENDING), ("state", ASCENDING)], name="rule_state")
+        await self.alerts.create_index([("team", ASCENDING), ("state", ASCENDING)], name="team_state")
+        await self.alerts.create_index([("case_no", ASCENDING)], name="case_no")
+
+    async def load(self, *, case_nos: Iterable[str] = (), keys: Iterable[str] = ()) -> "DeadlineBatch":
+        """The batch's state: every deadline of `case_nos` plus the documents `keys`; one query each."""
+        case_nos, keys = sorted(set(case_nos)), sorted(set(keys))
+        docs: list[dict[str, Any]] = []
+        if case_nos or keys:
+            clauses: list[dict[str, Any]] = []
+            if case_nos:
+                clauses.append({"case_no": {"$in": case_nos}})
+            if keys:
+                clauses.append({"_id": {"$in": keys}})
+            query = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+            docs = await self.deadlines.find(query).to_list(length=None)
+        clock_doc = await self.db[self.clock_name].find_one({"_id": CLOCK_ID})
+        return DeadlineBatch(self, docs, clock_doc, case_nos=case_nos, keys=keys)
+
+    async def due_page(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        cursor = self.deadlines.find({"next_fire_at": {"$lte": now}}).sort(
+            [("next_fire_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    async def refresh_open_gauge(self, min_interval: float = 5.0) -> None:
+        """Metrics only: count open deadlines at most every `min_interval` wall seconds."""
+        if wall_time.monotonic() - self._open_count_at < min_interval:
+            return
+        self._open_count_at = wall_time.monotonic()
+        count = await self.deadlines.count_documents({"state": {"$in": ["open", "warned", "overdue"]}})
+        DEADLINES_OPEN.labels(self.service).set(count)
+
+    # -- reads for the API ----------------------------------------------------
+
+    async def watermark(self) -> datetime | None:
+        doc = await self.db[self.clock_name].find_one({"_id": CLOCK_ID}, {"now": 1})
+        return doc.get("now") if doc else None
+
+    async def case_deadlines(self, case_no: str) -> list[dict[str, Any]]:
+        cursor = self.deadlines.find({"case_no": case_no}).sort([("rule", ASCENDING), ("subject", ASCENDING)])
+        return await cursor.to_list(length=None)
+
+    async def find_alerts(self, *, state: str | None = None, rule: str | None = None, team: str | None = None,
+                          case_no: str | None = None, limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
+        query: dict[str, Any] = {}
+        for name, value in (("state", state), ("rule", rule), ("team", team), ("case_no", case_no)):
+            if value is not None:
+                query[name] = value
+        total = await self.alerts.count_documents(query)
+        cursor = self.alerts.find(query).sort([("raised_at", DESCENDING), ("_id", ASCENDING)]).skip(offset).limit(limit)
+        return await cursor.to_list(length=limit), total
+
+    async def overdue_summary(self) -> list[dict[str, Any]]:
+        """Open alerts per rule, team and kind (for the boards)."""
+        pipeline = [
+            {"$match": {"state": "open"}},
+            {"$group": {"_id": {"rule": "$rule", "team": "$team", "kind": "$kind"}, "count": {"$sum": 1}}},
+        ]
+        rows = await (await self.alerts.aggregate(pipeline)).to_list(length=None)
+        return [{**row["_id"], "count": row["count"]} for row in rows]
+
+
+class DeadlineBatch:
+    """The deadlines one batch touches, changed in memory and written once into Effects.
+
+    Not reusable across batches: the runtime may re-run a batch's handler (a
+    race, an isolated handler error), so load a fresh one per handle() call.
+    """
+
+    def __init__(self, book: DeadlineBook, docs: list[dict[str, Any]], clock_doc: dict[str, Any] | None,
+                 *, case_nos: Sequence[str] = (), keys: Sequence[str] = ()):
+        self.book = book
+        self.clock = BatchClock(clock_doc)
+        self._docs: dict[str, dict[str, Any]] = {d["_id"]: d for d in docs}
+        self._by_case: dict[str, set[str]] = {}
+        for doc in docs:
+            if doc.get("case_no"):
+                self._by_case.setdefault(doc["case_no"], set()).add(doc["_id"])
+        self._loaded_cases = set(case_nos)
+        self._loaded_keys = set(keys)
+        self._versions: dict[str, int | None] = {d["_id"]: d.get("v", 0) for d in docs}
+        self._dirty: set[str] = set()
+        self._alert_ops: list[Any] = []
+        self.report = FireReport()
+
+    # -- reading ----------------------------------------------------------------
+
+    def get(self, rule: str, subject: str) -> dict[str, Any] | None:
+        """The deadline document (treat as read-only), or None."""
+        return self._docs.get(key_of(rule, subject))
+
+    def of_case(self, case_no: str) -> list[dict[str, Any]]:
+        return [self._docs[k] for k in sorted(self._by_case.get(case_no, ()))]
+
+    def _may_touch(self, key: str, case_no: str | None) -> None:
+        if key in self._docs or key in self._loaded_keys or (case_no and case_no in self._loaded_cases):
+            return
+        raise LookupError(f"deadline {key} was not loaded for this batch: pass its case_no or key to load()")
+
+    # -- changes ----------------------------------------------------------------
+
+    def open(self, effects: Effects, deadline: Deadline) -> bool:
+        """Open a deadline (or raise a rule without one at once). False when it exists already."""
+        key = deadline.key
+        self._may_touch(key, deadline.case_no)
+        if key in self._docs:
+            return False
+        if deadline.due_at is None and deadline.warn_at is not None:
+            raise ValueError(f"{key}: a warning needs a due time")
+        opened_at = ms(deadline.opened_at)
+        doc: dict[str, Any] = {
+            "_id": key, "v": 0, "rule": deadline.rule, "subject": deadline.subject,
+            "case_no": deadline.case_no, "ref": deadline.ref, "name_zh": deadline.name_zh,
+            "texts": dict(deadline.texts), "severities": {**DEFAULT_SEVERITY, **deadline.severities},
+            "details": dict(deadline.details),
+            "teams": sorted(([ms(t[0]), 0 if len(t) == 2 else t[1], t[-1]] for t in deadline.teams),
+                            key=lambda t: (t[0], t[1])),
+            "opened_at": opened_at, "started_at": opened_at,
+            "due_at": _opt_ms(deadline.due_at), "warn_at": _opt_ms(deadline.warn_at),
+            "cycle": 1, "alarms": [], "state": "open", "next_fire_at": None,
+            "fact_at": None, "resolution": None,
+        }
+        self._docs[key] = doc
+        self._versions[key] = None
+        if deadline.case_no:
+            self._by_case.setdefault(deadline.case_no, set()).add(key)
+        self._dirty.add(key)
+        if deadline.due_at is None:
+            alarm = self._new_alarm("raised", opened_at, opened_at, 1)
+            doc["alarms"].append(alarm)
+            self._raise(effects, doc, alarm, opened_at)
+            self._refresh(doc)
+        else:
+            self._arm(doc, opened_at)
+        return True
+
+    def resolve(self, effects: Effects, rule: str, subject: str, *, at: datetime, reason: str,
+                cancelled: bool = False) -> bool:
+        """The awaited fact (timed `at`) arrived, or the deadline no longer applies (cancelled).
+
+        Resolves each alert the deadline raised, once. False when unknown or finished already.
+        """
+        key = key_of(rule, subject)
+        doc = self._docs.get(key)
+        if doc is None or doc["state"] in FINISHED:
+            return False
+        fact_at = ms(at)
+        self._settle(effects, doc, fact_at, reason)
+        doc["state"] = "cancelled" if cancelled else "resolved"
+        doc["fact_at"] = fact_at
+        resolution = {"at": fact_at, "reason": _one_line(reason), "cancelled": cancelled}
+        if doc["due_at"] is not None:
+            resolution["on_time"] = fact_at <= doc["due_at"]
+        late = [a["alert_id"] for a in doc["alarms"] if a.get("late")]
+        if late:
+            resolution["late_fact"] = {"alerts": late, "raised_before_fact_was_read": True}
+        doc["resolution"] = resolution
+        self._refresh(doc)
+        return True
+
+    def resolve_case(self, effects: Effects, case_no: str, *, at: datetime, reason: str,
+                     keep: Callable[[dict[str, Any]], bool] | None = None, cancelled: bool = True) -> int:
+        """Finish every unfinished deadline of the case (closure), but those `keep` says to keep."""
+        self._may_touch("", case_no)
+        done = 0
+        for doc in self.of_case(case_no):
+            if doc["state"] in FINISHED or (keep is not None and keep(doc)):
+                continue
+            done += self.resolve(effects, doc["rule"], doc["subject"], at=at, reason=reason, cancelled=cancelled)
+        return done
+
+    def rearm(self, effects: Effects, rule: str, subject: str, *, at: datetime, due_at: datetime,
+              warn_at: datetime | None, reason: str, reopen: bool = False,
+              details: dict[str, Any] | None = None) -> bool:
+        """A new cycle from `at`: the period restarts (seizure renewed) or is replaced (term extended).
+
+        The open cycle is settled as if its fact arrived at `at` (its raised alerts
+        resolved with `reason`). A finished deadline is re-armed only with reopen=True.
+        """
+        key = key_of(rule, subject)
+        doc = self._docs.get(key)
+        if doc is None or (doc["state"] in FINISHED and not reopen):
+            return False
+        start = ms(at)
+        if doc["state"] not in FINISHED:
+            self._settle(effects, doc, start, reason)
+        doc["cycle"] += 1
+        doc["started_at"] = start
+        doc["due_at"], doc["warn_at"] = ms(due_at), _opt_ms(warn_at)
+        doc["state"], doc["fact_at"], doc["resolution"] = "open", None, None
+        if details:
+            doc["details"] = {**doc["details"], **details}
+        self._arm(doc, start)
+        return True
+
+    def set_team(self, case_no: str, team: str, since: datetime, revision: int = 0) -> None:
+        """A team assignment in force from `since` (event time) for every deadline of the case."""
+        self._may_touch("", case_no)
+        entry = [ms(since), revision, team]
+        for doc in self.of_case(case_no):
+            teams = doc.setdefault("teams", [])
+            if any(t[0] == entry[0] and t[1] == entry[1] for t in teams):
+                continue
+            teams.append(entry)
+            teams.sort(key=lambda t: (t[0], t[1]))
+            self._dirty.add(doc["_id"])
+
+    # -- firing -------------------------------------------------------------------
+
+    async def fire_due(self, effects: Effects, *, limit: int | None = None) -> FireReport:
+        """Raise what fell due by the watermark, in due order, then write the batch (flush).
+
+        At most `limit` stored deadlines are evaluated per call (the runtime comes
+        back on the next batch; a tick or any event will do); deadlines of this
+        batch are always evaluated. Call it last in handle().
+        """
+        limit = limit or self.book.fire_limit
+        now = self.clock.now
+        if now is not None:
+            if self.clock.new_ticks or self.clock.backlog:
+                page = await self.book.due_page(now, limit)
+                for doc in page:
+                    if doc["_id"] not in self._docs:
+                        self._docs[doc["_id"]] = doc
+                        self._versions[doc["_id"]] = doc.get("v", 0)
+                        if doc.get("case_no"):
+                            self._by_case.setdefault(doc["case_no"], set()).add(doc["_id"])
+                backlog = len(page) >= limit
+                self.clock.set_backlog(backlog)
+                self.report.backlog = backlog
+                lag = (now - page[-1]["next_fire_at"]).total_seconds() if backlog and page else 0.0
+                EVALUATION_LAG.labels(self.book.service).set(max(lag, 0.0))
+            due = sorted((d for d in self._docs.values() if d.get("next_fire_at") is not None
+                          and d["next_fire_at"] <= now), key=lambda d: (d["next_fire_at"], d["_id"]))
+            for doc in due:
+                self._fire(effects, doc)
+            if not self.clock.backlog:
+                self.clock.drained()
+            if self.book.calendar is not None and self.clock.new_ticks:
+                await self._check_calendar(effects)
+        self.flush(effects)
+        return self.report
+
+    def flush(self, effects: Effects) -> None:
+        """Write every changed deadline (one op each), the alert documents and the clock into Effects."""
+        ops = []
+        for key in sorted(self._dirty):
+            doc = self._docs[key]
+            old = self._versions.get(key)
+            if old is None:
+                doc["v"] = 1
+                ops.append(InsertOne(doc))
+            else:
+                doc["v"] = old + 1
+                # Filter on the version read: a concurrent writer makes this an upsert of an
+                # existing _id, i.e. a duplicate key, and the runtime re-runs the batch.
+                ops.append(ReplaceOne({"_id": key, "v": old}, doc, upsert=True))
+            self._versions[key] = doc["v"]
+        self._dirty.clear()
+        if ops:
+            effects.write(self.book.deadlines_name, *ops)
+        if self._alert_ops:
+            effects.write(self.book.alerts_name, *self._alert_ops)
+            self._alert_ops = []
+        self.clock.write(effects, self.book.clock_name)
+        if self.clock.now is not None:
+            WATERMARK.labels(self.book.service).set(self.clock.now.timestamp())
+
+    # -- internals ----------------------------------------------------------------
+
+    @staticmethod
+    def _new_alarm(kind: str, at: datetime, since: datetime, cycle: int) -> dict[str, Any]:
+        return {"kind": kind, "at": at, "since": since, "cycle": cycle, "state": "armed", "until": None,
+                "until_reason": None, "alert_id": None, "raised_at": None, "resolved_at": None,
+                "reason": None, "late": False}
+
+    def _arm(self, doc: dict[str, Any], since: datetime) -> None:
+        cycle = doc["cycle"]
+        if doc["warn_at"] is not None and doc["warn_at"] <= doc["due_at"]:
+            doc["alarms"].append(self._new_alarm("due_soon", doc["warn_at"], since, cycle))
+        # Overdue means now > due, judged to the whole second: the first instant is due + 1 s.
+        overdue_from = doc["due_at"].replace(microsecond=0) + timedelta(seconds=1)
+        doc["alarms"].append(self._new_alarm("overdue", overdue_from, since, cycle))
+        self._refresh(doc)
+
+    def _settle(self, effects: Effects, doc: dict[str, Any], fact_at: datetime, reason: str) -> None:
+        """The open cycle's fact is timed `fact_at`: resolve raised alerts, bound or drop armed ones."""
+        for alarm in doc["alarms"]:
+            if alarm["cycle"] != doc["cycle"]:
+                continue
+            if alarm["state"] == "raised":
+                # A late fact: timed no later than the tick that raised the alert, read after it.
+                alarm["late"] = fact_at <= alarm["raised_at"]
+                self._resolve_alarm(effects, doc, alarm, fact_at, reason)
+            elif alarm["state"] == "armed" and alarm["until"] is None:
+                if fact_at <= _alarm_from(alarm):
+                    alarm["state"] = "dropped"
+                else:
+                    # A tick before the fact's time may still find this breached (read in time order).
+                    alarm["until"], alarm["until_reason"] = fact_at, _one_line(reason)
+        self._refresh(doc)
+
+    def _fire(self, effects: Effects, doc: dict[str, Any]) -> None:
+        alarms = sorted((a for a in doc["alarms"] if a["state"] == "armed"),
+                        key=lambda a: (_alarm_from(a), _KIND_ORDER[a["kind"]]))
+        for alarm in alarms:
+            tick = self.clock.first_tick_at_or_after(_alarm_from(alarm))
+            if tick is None:
+                continue
+            if alarm["until"] is not None and alarm["until"] <= tick:
+                alarm["state"] = "dropped"  # the fact had happened by that tick
+                self.report.dropped += 1
+                continue
+            self._raise(effects, doc, alarm, tick)
+            if alarm["until"] is not None:
+                self._resolve_alarm(effects, doc, alarm, alarm["until"], alarm["until_reason"] or "resolved")
+        self._refresh(doc)
+
+    def _raise(self, effects: Effects, doc: dict[str, Any], alarm: dict[str, Any], raised_at: datetime) -> None:
+        kind, cycle = alarm["kind"], alarm["cycle"]
+        the_id = alert_id(doc["rule"], doc["subject"], kind)
+        severity = doc["severities"].get(kind) or DEFAULT_SEVERITY[kind]
+        team = _team_at(doc.get("teams") or [], raised_at)
+        summary = _summary(doc, kind)
+        details = self._details(doc, alarm)
+        event = alert_raised(
+            source=self.book.source, alert=the_id, rule=doc["rule"], severity=severity, raised_at=raised_at,
+            summary=summary, case_no=doc.get("case_no"), team=team,
+            due_at=doc["due_at"] if kind != "raised" else None, details=details, cycle=cycle,
+        )
+        effects.emit(ALERTS, event)
+        alarm.update(state="raised", alert_id=the_id, raised_at=raised_at)
+        self._dirty.add(doc["_id"])
+        self._alert_ops.append(ReplaceOne({"_id": event.id}, {
+            "_id": event.id, "alert_id": the_id, "cycle": cycle, "kind": kind, "rule": doc["rule"],
+            "severity": severity, "case_no": doc.get("case_no"), "subject": doc["subject"], "team": team,
+            "due_at": doc["due_at"] if kind != "raised" else None, "raised_at": raised_at,
+            "summary": summary, "details": details, "state": "open", "resolved_at": None, "reason": None,
+        }, upsert=True))
+        self.report.raised += 1
+        ALERTS_RAISED.labels(self.book.service, doc["rule"], severity).inc()
+
+    def _resolve_alarm(self, effects: Effects, doc: dict[str, Any], alarm: dict[str, Any],
+                       fact_at: datetime, reason: str) -> None:
+        resolved_at = max(fact_at, alarm["raised_at"])
+        text = _one_line(reason)
+        if alarm.get("late"):
+            LATE_FACTS.labels(self.book.service, doc["rule"]).inc()
+            text = _one_line(f"{text}（事实发生于{_local_text(fact_at)}，早于告警，晚到登记）")
+        event = alert_resolved(source=self.book.source, alert=alarm["alert_id"], resolved_at=resolved_at,
+                               reason=text, cycle=alarm["cycle"])
+        effects.emit(ALERTS, event)
+        alarm.update(state="resolved", resolved_at=resolved_at, reason=text)
+        self._dirty.add(doc["_id"])
+        raised_id = event.id.replace("alert.resolved:", "alert.raised:", 1)
+        self._alert_ops.append(UpdateOne({"_id": raised_id}, {"$set": {
+            "state": "resolved", "resolved_at": resolved_at, "reason": text, "late_fact": bool(alarm.get("late")),
+        }}))
+        self.report.resolved += 1
+        ALERTS_RESOLVED.labels(self.book.service, doc["rule"]).inc()
+
+    def _details(self, doc: dict[str, Any], alarm: dict[str, Any]) -> dict[str, Any]:
+        details = dict(doc.get("details") or {})
+        details.update({"kind": alarm["kind"], "subject": doc["subject"], "opened_at": court_iso(doc["opened_at"])})
+        if doc.get("name_zh"):
+            details["rule_name"] = doc["name_zh"]
+        if doc.get("ref"):
+            details["ref"] = doc["ref"]
+        if doc.get("warn_at") is not None and alarm["kind"] != "raised":
+            details["warn_at"] = court_iso(doc["warn_at"])
+        if alarm["cycle"] > 1:
+            details["cycle"] = alarm["cycle"]
+        return details
+
+    def _refresh(self, doc: dict[str, Any]) -> None:
+        armed = [_alarm_from(a) for a in doc["alarms"] if a["state"] == "armed"]
+        doc["next_fire_at"] = min(armed) if armed else None
+        if doc["state"] not in FINISHED:
+            kinds = {a["kind"] for a in doc["alarms"] if a["cycle"] == doc["cycle"] and a["state"] == "raised"}
+            doc["state"] = "overdue" if "overdue" in kinds else "warned" if "due_soon" in kinds else "open"
+        self._dirty.add(doc["_id"])
+
+    async def _check_calendar(self, effects: Effects) -> None:
+        """calendar.coverage:<year> (critical) once the watermark is within 60 days of an uncovered year."""
+        calendar = self.book.calendar
+        assert calendar is not None
+        first_tick: dict[int, datetime] = {}
+        for tick in self.clock.new_ticks:
+            for year in calendar.uncovered_years_near(court_date(tick)):
+                first_tick.setdefault(year, tick)
+        if not first_tick:
+            return
+        keys = [key_of(CALENDAR_RULE, str(y)) for y in first_tick]
+        known = {d["_id"] for d in await self.book.deadlines.find({"_id": {"$in": keys}}, {"_id": 1}).to_list(None)}
+        for year, tick in sorted(first_tick.items()):
+            key = key_of(CALENDAR_RULE, str(year))
+            if key in known or key in self._docs:
+                continue
+            self._loaded_keys.add(key)
+            self.open(effects, Deadline(
+                rule=CALENDAR_RULE, subject=str(year), opened_at=tick, due_at=None, name_zh="工作日历覆盖",
+                texts={"raised": f"工作日历未覆盖{year}年节假日安排，期限按仅周末休息计算，请录入国务院通知"},
+                severities={"raised": "critical"},
+                details={"year": year, "source": calendar.source_of(year)},
+            ))

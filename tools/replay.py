@@ -1,0 +1,379 @@
+"""Replay a generated court year (tools/workload.py) into running services, deterministically.
+
+    from tools.replay import Replayer, watched_groups, read_stream, canonical
+    async with Replayer(settings, watched_groups(processes)) as replayer:
+        run = await replayer.replay(events)                 # paced: deterministic
+        run = await replayer.replay(events, paced=False)    # free-running: throughput
+
+Why paced, and what it guarantees
+---------------------------------
+Kafka orders messages per partition only. Between two ticks a service may read
+different cases' events (different partitions) and the clock (another topic) in
+any order and in batches of any size. A service whose output depends only on
+(a) each case's own events in their order and (b) for each tick T, the set of
+events timed ≤ T, gives the same output on every replay when the driver makes
+sure that the events it has read when it reads tick T are exactly those timed ≤ T.
+
+So the paced replay cuts the time-ordered stream into segments: a run of
+non-tick events, then the run of ticks that follows it, and so on. It publishes a
+segment and waits until every watched consumer group has **committed** every
+message published so far on the topics it reads (the shared runtime commits a
+batch's offsets only after its effects are stored and what it emitted is on the
+topic), then publishes the next segment. So:
+- every event timed ≤ T is handled before tick T is published (a window is
+  drained before its tick);
+- no event timed > T is handled before tick T (the tick run is drained before
+  the next window).
+Within a window the order across cases is still free: services must not depend
+on it (triage counts open cases as of the watermark for that reason).
+
+A year of hourly ticks has ≈ 2,600 windows with events, so ≈ 5,200 barriers;
+each costs one fetch round trip of every watched consumer plus its transaction.
+The consumer's fetch wait (`fetch_max_wait_ms`, 100 ms in shared/runtime) sets the
+floor: Tansu answers a fetch only when that wait ends. `tune_fetch_wait` lowers it
+for in-process services (see there).
+
+The free-running replay publishes everything in order as fast as the producer
+goes and waits for the groups to drain: it measures throughput, and its output
+may differ from the paced one (cross-partition order is not controlled).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.config import Settings
+from shared.contract.envelope import Event
+from shared.topics import Topic, topic_for_event_type
+
+TICK = "clock.tick"
+
+
+# ---------------------------------------------------------------- what to wait for
+
+@dataclass(frozen=True)
+class Watched:
+    """A consumer group the replay waits for: its id and the full names of the topics it reads."""
+
+    name: str
+    group_id: str
+    topics: tuple[str, ...]
+
+
+def watched_groups(processes: Iterable[Any]) -> list[Watched]:
+    """Every consumer of these ServiceProcesses (in-process services)."""
+    out = []
+    for process in processes:
+        for runtime in process.consumers:
+            out.append(Watched(process.name, runtime.group_id, tuple(sorted(runtime.topics))))
+    return out
+
+
+def watched_for(settings: Settings, name: str, topics: Sequence[Topic], group_id: str | None = None) -> Watched:
+    """A service in another process, described by its name and the registry topics it consumes."""
+    return Watched(name, group_id or f"ecc-{name}", tuple(sorted(settings.topic(t.suffix) for t in topics)))
+
+
+def tune_fetch_wait(processes: Iterable[Any], fetch_max_wait_ms: int) -> None:
+    """Lower the consumers' fetch wait of in-process services (replays and benchmarks only).
+
+    shared/runtime/consumer.py fixes `fetch_max_wait_ms=100`; Tansu holds a fetch for
+    about that long before it answers, which makes each replay barrier cost ≈ 50 ms.
+    Until the runtime takes the wait from Settings, this wraps each runtime's
+    `start` and sets the value on the aiokafka fetcher it created (a private
+    attribute of aiokafka 0.14: checked, and a no-op if it is not there).
+    """
+    for process in processes:
+        for runtime in process.consumers:
+            original = runtime.start
+
+            async def start(runtime=runtime, original=original) -> None:
+                await original()
+                fetcher = getattr(runtime.consumer, "_fetcher", None)
+                if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+                    fetcher._fetch_max_wait_ms = fetch_max_wait_ms
+
+            runtime.start = start
+
+
+# ---------------------------------------------------------------- the replay
+
+@dataclass
+class ReplayRun:
+    paced: bool
+    published: int = 0
+    by_type: Counter = field(default_factory=Counter)
+    segments: int = 0
+    seconds: float = 0.0
+    publish_seconds: float = 0.0     # time spent publishing (and waiting for acks)
+    barrier_seconds: float = 0.0     # time spent waiting for the groups
+    caught_up_at: dict[str, float] = field(default_factory=dict)  # group name → seconds from start
+    tick_sent: dict[datetime, float] = field(default_factory=dict)  # tick now → wall time (time.time()) sent
+
+    @property
+    def events_per_second(self) -> float:
+        return self.published / self.seconds if self.seconds else 0.0
+
+
+def segments(events: Sequence[Event]) -> list[list[Event]]:
+    """Runs of non-tick events and runs of ticks, alternating, in stream order."""
+    out: list[list[Event]] = []
+    for event in events:
+        is_tick = event.type == TICK
+        if out and (out[-1][0].type == TICK) == is_tick:
+            out[-1].append(event)
+        else:
+            out.append([event])
+    return out
+
+
+class Replayer:
+    """Publishes events to their topics and waits for consumer groups to commit them."""
+
+    def __init__(self, settings: Settings, watched: Sequence[Watched], *, linger_ms: int = 0,
+                 barrier_timeout: float = 120.0):
+        self.settings = settings
+        self.watched = list(watched)
+        self.linger_ms = linger_ms
+        self.barrier_timeout = barrier_timeout
+        self.producer: AIOKafkaProducer | None = None
+        self.probes: dict[str, AIOKafkaConsumer] = {}
+        self.published_end: dict[TopicPartition, int] = {}  # offset of the next message, per partition
+        self.committed: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
+
+    async def __aenter__(self) -> "Replayer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=False,
+            linger_ms=self.linger_ms, max_batch_size=1 << 20)
+        await self.producer.start()
+        for watched in self.watched:
+            # A consumer that never subscribes: it does not join the group, it only reads its commits.
+            probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=watched.group_id,
+                                     enable_auto_commit=False)
+            await probe.start()
+            self.probes[watched.name + "/" + watched.group_id] = probe
+
+    async def stop(self) -> None:
+        for probe in self.probes.values():
+            await probe.stop()
+        self.probes.clear()
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    # ------------------------------------------------------------ publishing
+
+    async def publish(self, events: Sequence[Event], run: ReplayRun | None = None) -> None:
+        """Send events to their topics keyed by subject; return when the broker acknowledged all."""
+        assert self.producer is not None, "start() first"
+        started = time.perf_counter()
+        futures = []
+        for event in events:
+            topic = self.settings.topic(topic_for_event_type(event.type).suffix)
+            if run is not None and event.type == TICK:
+                run.tick_sent[event.data.now] = time.time()  # type: ignore[attr-defined]
+            futures.append(await self.producer.send(topic, event.to_bytes(), key=event.subject.encode()))
+        for meta in await asyncio.gather(*futures):
+            tp = TopicPartition(meta.topic, meta.partition)
+            self.published_end[tp] = max(self.published_end.get(tp, 0), meta.offset + 1)
+        if run is not None:
+            run.published += len(events)
+            run.by_type.update(e.type for e in events)
+            run.publish_seconds += time.perf_counter() - started
+
+    # ------------------------------------------------------------ waiting
+
+    def _targets(self, watched: Watched) -> dict[TopicPartition, int]:
+        return {tp: end for tp, end in self.published_end.items() if tp.topic in watched.topics}
+
+    async def caught_up(self, watched: Watched) -> bool:
+        """Has this group committed every message published so far on its topics?"""
+        probe = self.probes[watched.name + "/" + watched.group_id]
+        known = self.committed[watched.name + "/" + watched.group_id]
+        behind = [tp for tp, end in self._targets(watched).items() if known.get(tp, 0) < end]
+        if not behind:
+            return True
+        offsets = await asyncio.gather(*(probe.committed(tp) for tp in behind))
+        for tp, offset in zip(behind, offsets):
+            known[tp] = offset or 0
+        return all(known[tp] >= self.published_end[tp] for tp in behind)
+
+    async def barrier(self, watched: Sequence[Watched] | None = None, run: ReplayRun | None = None,
+                      t0: float | None = None) -> None:
+        """Wait until every (or these) watched group has committed everything published so far."""
+        started = time.perf_counter()
+        waiting = list(watched if watched is not None else self.watched)
+        delay = 0.001
+        while waiting:
+            still = []
+            for w in waiting:
+                if await self.caught_up(w):
+                    if run is not None and t0 is not None:
+                        run.caught_up_at[w.name] = time.perf_counter() - t0
+                else:
+                    still.append(w)
+            waiting = still
+            if not waiting:
+                break
+            if time.perf_counter() - started > self.barrier_timeout:
+                lag = {w.name: {f"{tp.topic}[{tp.partition}]": (self.committed[w.name + "/" + w.group_id].get(tp, 0), end)
+                                for tp, end in self._targets(w).items()} for w in waiting}
+                raise TimeoutError(f"replay: groups still behind after {self.barrier_timeout:.0f} s "
+                                   f"(committed, published): {lag}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.02)
+        if run is not None:
+            run.barrier_seconds += time.perf_counter() - started
+
+    async def replay(self, events: Sequence[Event], *, paced: bool = True,
+                     progress: Callable[[int, int], None] | None = None) -> ReplayRun:
+        """Publish `events` (time-ordered, as generate_year returns them); see the module docstring."""
+        run = ReplayRun(paced=paced)
+        t0 = time.perf_counter()
+        if paced:
+            parts = segments(events)
+            for index, part in enumerate(parts):
+                await self.publish(part, run)
+                await self.barrier(run=run)
+                run.segments += 1
+                if progress is not None and index % 200 == 0:
+                    progress(run.published, len(events))
+        else:
+            chunk = 5000
+            for start in range(0, len(events), chunk):
+                await self.publish(events[start:start + chunk], run)
+                if progress is not None:
+                    progress(run.published, len(events))
+            run.segments = 1
+            await self.barrier(run=run, t0=t0)
+        run.seconds = time.perf_counter() - t0
+        for w in self.watched:
+            run.caught_up_at.setdefault(w.name, run.seconds)
+        return run
+
+
+# ---------------------------------------------------------------- reading the outputs
+
+async def read_stream(settings: Settings, topic: Topic, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Every message on a topic up to its current end: key, partition, offset, timestamp (s), value."""
+    name = settings.topic(topic.suffix)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(name)
+        if partitions is None:
+            await consumer.topics()  # refresh metadata once
+            partitions = consumer.partitions_for_topic(name) or set()
+        tps = [TopicPartition(name, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[dict[str, Any]] = []
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + timeout
+        while remaining:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name}: could not read to the end within {timeout:.0f} s")
+            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            for tp, records in batch.items():
+                for rec in records:
+                    if rec.offset < ends[tp]:
+                        out.append({"key": rec.key.decode() if rec.key else None, "partition": rec.partition,
+                                    "offset": rec.offset, "timestamp": rec.timestamp / 1000.0,
+                                    "value": json.loads(rec.value)})
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def canonical(messages: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Sorted (event id, canonical JSON of the whole envelope): two streams compare equal iff same facts."""
+    return sorted(
+        (m["value"]["id"], json.dumps(m["value"], ensure_ascii=False, sort_keys=True, separators=(",", ":")))
+        for m in messages)
+
+
+def alert_latencies(run: ReplayRun, alerts: Iterable[dict[str, Any]]) -> list[float]:
+    """Seconds from publishing the tick whose time raised an alert to the alert's timestamp on the topic."""
+    sent = {moment.timestamp(): wall for moment, wall in run.tick_sent.items()}
+    out = []
+    for message in alerts:
+        value = message["value"]
+        if value.get("type") != "alert.raised":
+            continue
+        raised = datetime.fromisoformat(value["data"]["raised_at"]).timestamp()
+        wall = sent.get(raised)
+        if wall is not None:
+            out.append(max(message["timestamp"] - wall, 0.0))
+    return out
+
+
+# ---------------------------------------------------------------- running services in this process
+
+@contextlib.asynccontextmanager
+async def in_process(settings: Settings, names: Sequence[str], *, fetch_max_wait_ms: int | None = None,
+                     ready_timeout: float = 60.0) -> AsyncIterator[list[Any]]:
+    """Build and serve services/<name> for each name in this event loop, each on a free HTTP port.
+
+    Yields the ServiceProcesses once every one answers /readyz; stops them on exit.
+    """
+    import importlib
+
+    import httpx
+
+    from shared.runtime.service import ServiceProcess
+    from tools.stack import free_port
+
+    processes, apps = [], []
+    for name in names:
+        process = ServiceProcess(name, replace(settings, http_port_override=free_port()))
+        built = importlib.import_module(f"services.{name}.main").build(process)
+        apps.append(built[0] if isinstance(built, tuple) else built)
+        processes.append(process)
+    if fetch_max_wait_ms is not None:
+        tune_fetch_wait(processes, fetch_max_wait_ms)
+    tasks = [asyncio.create_task(p.serve(app, install_signals=False), name=f"serve-{p.name}")
+             for p, app in zip(processes, apps)]
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            deadline = time.monotonic() + ready_timeout
+            for process, task in zip(processes, tasks):
+                url = f"http://127.0.0.1:{process.settings.http_port(process.name)}/readyz"
+                while True:
+                    if task.done():
+                        task.result()
+                        raise RuntimeError(f"{process.name} stopped before it was ready")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get(url)).status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{process.name} not ready after {ready_timeout:.0f} s")
+                    await asyncio.sleep(0.1)
+        yield processes
+    finally:
+        for process in processes:
+            process.stop.set()
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=30)
