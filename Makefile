@@ -27,7 +27,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is not on PATH: install Python 3.11 first" >&2; exit 1; }
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[embedded,test]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[embedded,test,deploy]'
 	@touch $(STAMP)
 
 up: install

@@ -78,10 +78,12 @@ async def main_async(args: argparse.Namespace, suites: list[Suite]) -> int:
             seconds = time.perf_counter() - t0
             text = render_report(suite, report, baseline, command=command, started=started, seconds=seconds)
             raw = {"suite": suite.name, "started": started.isoformat(), "seconds": seconds, "command": command,
-                   **report.raw}
-            path = write_results(suite, text, raw, started, Path(args.out))
+                   "disturbed": report.disturbed, **report.raw}
+            path = write_results(suite, text, raw, started, Path(args.out), disturbed=report.disturbed)
             print(text)
             log(f"suite {suite.name}: {seconds:.0f} s, written to {path}")
+            if report.disturbed:
+                log(f"suite {suite.name}: DISTURBED: other processes competed for the CPU; the figures are low")
         if args.keep_workdir:
             log(f"kept {stack.workdir} (logs of broker, database, intake, faust)")
     return 0

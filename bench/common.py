@@ -316,7 +316,7 @@ def machine_busy_seconds() -> float | None:
 MACHINE = "machine"  # the key for the whole machine in cpu snapshots and shares
 
 
-async def wait_for_quiet(max_wait: float, threshold: float = 0.2, window: float = 3.0) -> float | None:
+async def wait_for_quiet(max_wait: float, threshold: float = 0.2, window: float = 5.0) -> float | None:
     """Wait (up to max_wait s) until the whole machine uses less than `threshold` cores over `window` s.
 
     These machines are shared: someone's test run beside a benchmark halves its figures.
@@ -494,6 +494,7 @@ class SuiteReport:
     notes: list[str] = field(default_factory=list)
     details: str = ""          # extra markdown (per-phase tables, errors)
     raw: dict[str, Any] = field(default_factory=dict)  # machine-readable figures (written as JSON too)
+    disturbed: bool = False    # other processes competed for the CPU: the figures are low
 
 
 @dataclass
@@ -595,11 +596,20 @@ def render_report(suite: Suite, report: SuiteReport, baseline: dict[str, Any], *
     return "\n".join(parts) + "\n"
 
 
+DISTURBED_MARK = "**Disturbed run**"
+
+
 def write_results(suite: Suite, text: str, raw: dict[str, Any], started: datetime,
-                  directory: Path = RESULTS_DIR) -> Path:
-    """bench/results/<YYYY-MM-DD>-<suite>.md (and .json with the raw figures); a later run the same day replaces it."""
+                  directory: Path = RESULTS_DIR, disturbed: bool = False) -> Path:
+    """bench/results/<YYYY-MM-DD>-<suite>.md (and .json with the raw figures).
+
+    A later run the same day replaces it, except that a disturbed run never replaces
+    an undisturbed one: it goes to <YYYY-MM-DD>-<suite>-disturbed.md instead.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{started.date().isoformat()}-{suite.name}.md"
+    if disturbed and path.exists() and DISTURBED_MARK not in path.read_text(encoding="utf-8"):
+        path = path.with_name(f"{started.date().isoformat()}-{suite.name}-disturbed.md")
     path.write_text(text, encoding="utf-8")
     path.with_suffix(".json").write_text(json.dumps(raw, indent=1, ensure_ascii=False, default=str) + "\n",
                                          encoding="utf-8")

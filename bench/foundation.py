@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bench.common import (
-    Context, Probe, Row, Suite, SuiteReport, cpu_shares, cpu_snapshot, fmt_mib, fmt_ms, fmt_rate, log,
-    markdown_table, percentiles, produce_rate,
+    DISTURBED_MARK, Context, Probe, Row, Suite, SuiteReport, cpu_shares, cpu_snapshot, fmt_mib, fmt_ms, fmt_rate,
+    log, markdown_table, percentiles, produce_rate,
 )
 from shared.config import PROJECT_ROOT, Settings
 
@@ -582,7 +582,8 @@ async def run(ctx: Context) -> SuiteReport:
     if ctx.baseline.get("others_cores", 0) > OTHERS_WARN_CORES:
         busy.insert(0, ("raw baseline", ctx.baseline["others_cores"]))
     if busy:
-        report.notes.insert(0, "**Disturbed run**: other processes on this machine used "
+        report.disturbed = True
+        report.notes.insert(0, DISTURBED_MARK + ": other processes on this machine used "
                             + ", ".join(f"{v:.2f} cores during {name}" for name, v in busy)
                             + ". Those figures are low; run again on a quiet machine.")
     report.raw = raw

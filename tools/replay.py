@@ -70,7 +70,7 @@ class Watched:
 
 
 def watched_groups(processes: Iterable[Any]) -> list[Watched]:
-    """Every consumer of these ServiceProcesses (in-process services)."""
+    """Every consumer of these ServiceProcesses (in-process services), in the order given: upstream first."""
     out = []
     for process in processes:
         for runtime in process.consumers:
@@ -149,6 +149,8 @@ class Replayer:
         self.probes: dict[str, AIOKafkaConsumer] = {}
         self.published_end: dict[TopicPartition, int] = {}  # offset of the next message, per partition
         self.committed: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
+        self.driver_topics: set[str] = set()  # topics this driver writes; the rest are other services'
+        self.ends: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> "Replayer":
         await self.start()
@@ -162,6 +164,9 @@ class Replayer:
             bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=False,
             linger_ms=self.linger_ms, max_batch_size=1 << 20)
         await self.producer.start()
+        self.ends = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
+                                     enable_auto_commit=False)
+        await self.ends.start()
         for watched in self.watched:
             # A consumer that never subscribes: it does not join the group, it only reads its commits.
             probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=watched.group_id,
@@ -173,6 +178,9 @@ class Replayer:
         for probe in self.probes.values():
             await probe.stop()
         self.probes.clear()
+        if self.ends is not None:
+            await self.ends.stop()
+            self.ends = None
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
@@ -186,6 +194,7 @@ class Replayer:
         futures = []
         for event in events:
             topic = self.settings.topic(topic_for_event_type(event.type).suffix)
+            self.driver_topics.add(topic)
             if run is not None and event.type == TICK:
                 run.tick_sent[event.data.now] = time.time()  # type: ignore[attr-defined]
             futures.append(await self.producer.send(topic, event.to_bytes(), key=event.subject.encode()))
@@ -199,45 +208,65 @@ class Replayer:
 
     # ------------------------------------------------------------ waiting
 
-    def _targets(self, watched: Watched) -> dict[TopicPartition, int]:
-        return {tp: end for tp, end in self.published_end.items() if tp.topic in watched.topics}
+    async def _targets(self, watched: Watched) -> dict[TopicPartition, int]:
+        """Where the group must have committed to: what we published, and the current end of the
+        topics other services write (e.g. triage's decisions that nodewatch reads)."""
+        targets = {tp: end for tp, end in self.published_end.items() if tp.topic in watched.topics}
+        foreign = [t for t in watched.topics if t not in self.driver_topics]
+        if foreign:
+            assert self.ends is not None
+            tps = []
+            for topic in foreign:
+                partitions = self.ends.partitions_for_topic(topic)
+                if partitions is None:
+                    await self.ends.topics()  # refresh metadata once
+                    partitions = self.ends.partitions_for_topic(topic) or set()
+                tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+            if tps:
+                targets.update({tp: end for tp, end in (await self.ends.end_offsets(tps)).items() if end > 0})
+        return targets
 
     async def caught_up(self, watched: Watched) -> bool:
-        """Has this group committed every message published so far on its topics?"""
-        probe = self.probes[watched.name + "/" + watched.group_id]
-        known = self.committed[watched.name + "/" + watched.group_id]
-        behind = [tp for tp, end in self._targets(watched).items() if known.get(tp, 0) < end]
+        """Has this group committed every message on its topics (published so far, or there now)?"""
+        key = watched.name + "/" + watched.group_id
+        probe, known = self.probes[key], self.committed[key]
+        targets = await self._targets(watched)
+        behind = [tp for tp, end in targets.items() if known.get(tp, 0) < end]
         if not behind:
             return True
         offsets = await asyncio.gather(*(probe.committed(tp) for tp in behind))
         for tp, offset in zip(behind, offsets):
             known[tp] = offset or 0
-        return all(known[tp] >= self.published_end[tp] for tp in behind)
+        return all(known[tp] >= targets[tp] for tp in behind)
 
     async def barrier(self, watched: Sequence[Watched] | None = None, run: ReplayRun | None = None,
                       t0: float | None = None) -> None:
-        """Wait until every (or these) watched group has committed everything published so far."""
+        """Wait until every (or these) watched group has committed everything on its topics.
+
+        Groups are confirmed in the order given, upstream first (triage before nodewatch,
+        which reads triage's decisions): a group is checked only once the ones before it
+        are caught up, so the output they published is already on its topics.
+        """
         started = time.perf_counter()
         waiting = list(watched if watched is not None else self.watched)
         delay = 0.001
         while waiting:
-            still = []
-            for w in waiting:
-                if await self.caught_up(w):
-                    if run is not None and t0 is not None:
-                        run.caught_up_at[w.name] = time.perf_counter() - t0
-                else:
-                    still.append(w)
-            waiting = still
+            while waiting and await self.caught_up(waiting[0]):
+                done = waiting.pop(0)
+                if run is not None and t0 is not None:
+                    run.caught_up_at[done.name] = time.perf_counter() - t0
             if not waiting:
                 break
             if time.perf_counter() - started > self.barrier_timeout:
-                lag = {w.name: {f"{tp.topic}[{tp.partition}]": (self.committed[w.name + "/" + w.group_id].get(tp, 0), end)
-                                for tp, end in self._targets(w).items()} for w in waiting}
+                lag = {}
+                for w in waiting:
+                    key = w.name + "/" + w.group_id
+                    lag[w.name] = {f"{tp.topic}[{tp.partition}]": (self.committed[key].get(tp, 0), end)
+                                   for tp, end in (await self._targets(w)).items()}
                 raise TimeoutError(f"replay: groups still behind after {self.barrier_timeout:.0f} s "
-                                   f"(committed, published): {lag}")
+                                   f"(committed, end): {lag}")
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.02)
+            delay = min(delay * 1.5, 0.005)
         if run is not None:
             run.barrier_seconds += time.perf_counter() - started
 
@@ -245,6 +274,7 @@ class Replayer:
                      progress: Callable[[int, int], None] | None = None) -> ReplayRun:
         """Publish `events` (time-ordered, as generate_year returns them); see the module docstring."""
         run = ReplayRun(paced=paced)
+        self.driver_topics |= {self.settings.topic(topic_for_event_type(t).suffix) for t in {e.type for e in events}}
         t0 = time.perf_counter()
         if paced:
             parts = segments(events)

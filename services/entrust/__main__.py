@@ -1,0 +1,3 @@
+from services.entrust.main import main
+
+main()

@@ -1,0 +1,3 @@
+from services.funds.main import main
+
+main()

@@ -1,0 +1,3 @@
+from services.sentiment.main import main
+
+main()

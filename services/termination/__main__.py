@@ -1,0 +1,3 @@
+from services.termination.main import main
+
+main()
