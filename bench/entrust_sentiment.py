@@ -22,7 +22,6 @@ import asyncio
 import random
 import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -174,9 +173,9 @@ def sentiment_workload(target: int, run: str, seed: int = 11) -> tuple[list, lis
 # ---------------------------------------------------------------- the timed runtime
 
 def _timed_runtime_class():
-    from shared.runtime.consumer import ConsumerRuntime
+    from services.nodewatch.alignment import GatedConsumerRuntime
 
-    class TimedRuntime(ConsumerRuntime):
+    class TimedRuntime(GatedConsumerRuntime):
         """The real runtime, timing each batch from process() to the end of its offset commit."""
 
         def setup(self, target: int, stop_event: asyncio.Event, pids: dict[str, int | None]) -> None:
@@ -215,8 +214,10 @@ async def _produce(bootstrap: str, settings: Settings, topic, events: list) -> d
                               keys=[e.subject.encode() for e in events])
 
 
-async def _consume(stack, settings: Settings, service: str, topics: list, handler_for, total: int) -> dict[str, Any]:
-    """Run the service's handler under the timed runtime until `total` records are committed."""
+async def _consume(stack, settings: Settings, service: str, topics: list, gated: list, handler_for,
+                   total: int) -> dict[str, Any]:
+    """Run the service's handler under the timed (gated) runtime until `total` records are committed."""
+    from services.nodewatch.alignment import InputGate
     from shared.deadline_book import DeadlineBook
     from shared.runtime.health import Health
     from shared.runtime.mongo import connect
@@ -232,10 +233,11 @@ async def _consume(stack, settings: Settings, service: str, topics: list, handle
         outbox = Outbox(db, producer, service)
         await outbox.ensure_indexes()
         book = DeadlineBook(db, service)
-        handler, store = handler_for(db, book)
+        gate = InputGate()
+        handler, store = handler_for(db, book, gate)
         await store.ensure_indexes()
         runtime = _timed_runtime_class()(
-            service=service, settings=settings, topics=topics, handler=handler, client=client, db=db,
+            gate=gate, gated_topics=[settings.topic(t.suffix) for t in gated], service=service, settings=settings, topics=topics, handler=handler, client=client, db=db,
             outbox=outbox, health=Health(service), group_id=f"bench-{service}-{uuid.uuid4().hex[:6]}")
         pids = {"bench": None, "mongo": stack.mongo_pid, "broker": stack.broker_pid}
         runtime.setup(total, stop, pids)
@@ -286,13 +288,13 @@ async def measure_entrust(stack, events_target: int) -> dict[str, Any]:
     await _produce(stack.bootstrap, settings, CLOCK, ticks)
     policy = load_policy(settings.rules_file(POLICY_FILE))
 
-    def handler_for(db, book):
+    def handler_for(db, book, gate):
         store = EntrustStore(db, book)
-        return EntrustHandler(policy, default_calendar(), book, store), store
+        return EntrustHandler(policy, default_calendar(), book, store, gate), store
 
     total = counts["events"] + counts["ticks"]
     log(f"entrust: consuming {total:,} records")
-    result = await _consume(stack, settings, "entrust", [ENTRUST_EVENTS, CLOCK], handler_for, total)
+    result = await _consume(stack, settings, "entrust", [ENTRUST_EVENTS, CLOCK], [ENTRUST_EVENTS], handler_for, total)
     result.update(workload=counts, pre_produce=produced,
                   mean_bytes=sum(len(e.to_bytes()) for e in events) / max(len(events), 1),
                   domain_events_per_s=(total - counts["ticks"]) / result["seconds"])
@@ -316,14 +318,14 @@ async def measure_sentiment(stack, events_target: int) -> dict[str, Any]:
     await _produce(stack.bootstrap, settings, CLOCK, ticks)
     policy = load_policy(settings.rules_file(POLICY_FILE))
 
-    def handler_for(db, book):
+    def handler_for(db, book, gate):
         store = SentimentStore(db, book)
-        return SentimentHandler(policy, default_calendar(), book, store), store
+        return SentimentHandler(policy, default_calendar(), book, store, gate), store
 
     total = counts["events"] + counts["decisions"] + counts["ticks"]
     log(f"sentiment: consuming {total:,} records")
     result = await _consume(stack, settings, "sentiment", [SENTIMENT_EVENTS, TRIAGE_DECISIONS, CLOCK],
-                            handler_for, total)
+                            [SENTIMENT_EVENTS, TRIAGE_DECISIONS], handler_for, total)
     result.update(workload=counts, pre_produce=produced,
                   mean_bytes=sum(len(e.to_bytes()) for e in events) / max(len(events), 1),
                   domain_events_per_s=(total - counts["ticks"]) / result["seconds"])
@@ -374,8 +376,8 @@ async def run(ctx: Context) -> SuiteReport:
         f"{s['workload']['items']:,} items over 60 days ({s['workload']['events']:,} events of {s['mean_bytes']:.0f} "
         f"bytes, {s['workload']['decisions']:,} triage decisions, {s['workload']['ticks']:,} hourly ticks). Produced "
         f"before the timing, keyed by subject, in event-time order, {ctx.stack.settings('x').partitions} partitions.",
-        "Each service's handler ran in the bench process under shared.runtime.consumer.ConsumerRuntime (timing "
-        "hooks only), against the run's SecantusDB, in its own database and consumer group; alerts and dead "
+        "Each service's handler ran in the bench process under the shared consumer runtime with nodewatch's "
+        "watermark gate, as the service wires it (timing hooks only), against the run's SecantusDB, in its own database and consumer group; alerts and dead "
         "letters were published through the outbox inside the timing. Events/s count every record read (ticks "
         "included) from the first batch's start to the last batch's commit.",
         f"Start → first batch (group join): entrust {e['start_to_first_s']:.1f} s, sentiment "

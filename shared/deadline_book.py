@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from prometheus_client import Counter, Gauge
-from pymongo import ASCENDING, DESCENDING, InsertOne, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.alerts import DEFAULT_SEVERITY, alert_id, alert_raised, alert_resolved, court_iso
@@ -159,9 +159,8 @@ def _team_at(teams: list[list[Any]], moment: datetime) -> str | None:
     return team
 
 
-def _summary(doc: dict[str, Any], kind: str) -> str:
+def _summary(doc: dict[str, Any], kind: str, due: datetime | None) -> str:
     text = (doc.get("texts") or {}).get(kind) or _default_text(doc, kind)
-    due = doc.get("due_at")
     due_date = court_date(due).isoformat() if due is not None else ""
     values = {"due_date": due_date, "subject": doc["subject"], "case_no": doc.get("case_no") or "",
               "ref": doc.get("ref") or ""}
@@ -189,6 +188,94 @@ def _local_text(moment: datetime) -> str:
     return moment.astimezone(COURT_TZ).strftime("%Y-%m-%d %H:%M")
 
 
+_ALARM_DEFAULTS: dict[str, Any] = {
+    "until": None, "until_reason": None, "alert_id": None, "raised_at": None, "resolved_at": None,
+    "reason": None, "late": False, "due_at": None, "warn_at": None,
+}
+_DOC_DEFAULTS: dict[str, Any] = {
+    "case_no": None, "ref": None, "name_zh": "", "texts": {}, "severities": {}, "details": {}, "teams": [],
+    "due_at": None, "warn_at": None, "next_fire_at": None, "fact_at": None, "resolution": None, "v": 0,
+}
+
+
+def expand(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored (compact) deadline document with every field present, as the engine works on it."""
+    out = {**_DOC_DEFAULTS, **doc}
+    out["alarms"] = [{**_ALARM_DEFAULTS, **a} for a in doc.get("alarms") or []]
+    out["teams"] = [list(t) for t in out["teams"]]
+    return out
+
+
+def compact(doc: dict[str, Any]) -> dict[str, Any]:
+    """What is stored: fields at their default are left out (SecantusDB writes small documents faster).
+
+    next_fire_at stays even when null: the non-cache path queries its index.
+    """
+    out = {k: v for k, v in doc.items()
+           if k == "next_fire_at" or not (k in _DOC_DEFAULTS and v == _DOC_DEFAULTS[k] and k != "v")}
+    out["alarms"] = [{k: v for k, v in a.items() if not (k in _ALARM_DEFAULTS and v == _ALARM_DEFAULTS[k])}
+                     for a in doc["alarms"]]
+    return out
+
+
+class DocumentCache:
+    """A write-behind cache of the documents one consumer owns; MongoDB stays the record.
+
+    Built from MongoDB at start (`warm`). A batch works on copies; what it
+    changed is staged with its event ids and promoted at the next `begin` —
+    unless the next call shares event ids with the staged batch: then the
+    runtime is re-running that batch because its transaction did not commit,
+    and the staged changes are dropped. One consumer per service database
+    (the runtime's single group member) is assumed.
+    """
+
+    def __init__(self, index_field: str | None = None, transform: Callable[[dict], dict] | None = None):
+        self.docs: dict[Any, dict[str, Any]] = {}
+        self.index_field = index_field
+        self.transform = transform
+        self.index: dict[Any, set[Any]] = {}
+        self._staged: dict[Any, dict[str, Any]] = {}
+        self._staged_ids: frozenset[str] = frozenset()
+        self.warm_done = False
+
+    async def warm(self, collection: Any, query: dict[str, Any] | None = None) -> int:
+        self.docs.clear()
+        self.index.clear()
+        self._staged, self._staged_ids = {}, frozenset()
+        async for doc in collection.find(query or {}):
+            self._put(self.transform(doc) if self.transform else doc)
+        self.warm_done = True
+        return len(self.docs)
+
+    def begin(self, event_ids: Iterable[str] | None) -> None:
+        ids = frozenset(event_ids or ())
+        if self._staged:
+            if not (ids & self._staged_ids):
+                for doc in self._staged.values():
+                    self._put(doc)
+        self._staged, self._staged_ids = {}, frozenset()
+
+    def stage(self, docs: dict[Any, dict[str, Any]], event_ids: Iterable[str] | None) -> None:
+        self._staged = dict(docs)
+        self._staged_ids = frozenset(event_ids or ())
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        return self.docs.get(key)
+
+    def keys_by(self, value: Any) -> set[Any]:
+        return self.index.get(value, set())
+
+    def _put(self, doc: dict[str, Any]) -> None:
+        self.docs[doc["_id"]] = doc
+        if self.index_field and doc.get(self.index_field) is not None:
+            self.index.setdefault(doc[self.index_field], set()).add(doc["_id"])
+
+
+def _copy_deadline(doc: dict[str, Any]) -> dict[str, Any]:
+    """A private copy for one batch: alarms and teams are changed in place, the rest is replaced whole."""
+    return {**doc, "alarms": [dict(a) for a in doc["alarms"]], "teams": [list(t) for t in doc.get("teams") or []]}
+
+
 class BatchClock:
     """The service's event-time watermark (contract §8) for one batch, stored in `clock`.
 
@@ -207,7 +294,6 @@ class BatchClock:
         self.clock_now: datetime | None = doc.get("clock_now") or doc.get("now")
         self.backlog: bool = bool(doc.get("backlog", False))
         self.new_ticks: list[datetime] = []
-        self._exists = bool(doc)
         self._dirty = False
 
     @property
@@ -253,27 +339,40 @@ class BatchClock:
             self.backlog = backlog
             self._dirty = True
 
-    def write(self, effects: Effects, collection: str) -> None:
+    def doc(self) -> dict[str, Any]:
+        return {"_id": CLOCK_ID, "now": self.now, "history": list(self.history), "held": list(self.held),
+                "clock_now": self.clock_now, "backlog": self.backlog}
+
+    def write(self, effects: Effects, collection: str) -> dict[str, Any] | None:
         if not self._dirty:
-            return
-        doc = {"_id": CLOCK_ID, "now": self.now, "history": self.history, "held": self.held,
-               "clock_now": self.clock_now, "backlog": self.backlog}
+            return None
+        doc = self.doc()
         effects.write(collection, ReplaceOne({"_id": CLOCK_ID}, doc, upsert=True))
         self._dirty = False
+        return doc
 
 
 class DeadlineBook:
-    """A service's deadlines, alerts and clock in its own database."""
+    """A service's deadlines, alerts and clock in its own database.
+
+    With `cache=True` (the default) the deadlines and the clock are held in
+    memory (DocumentCache), rebuilt from MongoDB by `ensure_indexes()`/`warm()`
+    at start: a batch then reads nothing from the database. SecantusDB answers a
+    `$in` over thousands of documents in seconds, so re-reading them per batch
+    would cap a service at a few hundred events/s. cache=False reads per batch.
+    """
 
     def __init__(self, db: AsyncDatabase, service: str, *, source: str | None = None,
                  deadlines: str = DEADLINES, alerts: str = ALERTS_COLLECTION, clock: str = CLOCK,
-                 fire_limit: int = DEFAULT_FIRE_LIMIT, calendar: CourtCalendar | None = None):
+                 fire_limit: int = DEFAULT_FIRE_LIMIT, calendar: CourtCalendar | None = None, cache: bool = True):
         self.db = db
         self.service = service
         self.source = source or f"ecc/{service}"
         self.deadlines_name, self.alerts_name, self.clock_name = deadlines, alerts, clock
         self.fire_limit = fire_limit
         self.calendar = calendar  # when set, fire_due raises calendar.coverage:<year> (rules.md §0)
+        self.cache = DocumentCache("case_no", expand) if cache else None
+        self._clock_cache = DocumentCache() if cache else None
         self._open_count_at = 0.0
 
     @property
@@ -285,44 +384,73 @@ class DeadlineBook:
         return self.db[self.alerts_name]
 
     async def ensure_indexes(self) -> None:
-        await self.deadlines.create_index([("next_fire_at", ASCENDING), ("_id", ASCENDING)], name="next_fire")
+        """Indexes, then (cache mode) the cache from MongoDB: call before consuming (on_database_ready)."""
+        # Few indexes: each one costs every write (SecantusDB). The cache needs none beyond _id.
+        if self.cache is None:
+            await self.deadlines.create_index([("next_fire_at", ASCENDING), ("_id", ASCENDING)], name="next_fire")
         await self.deadlines.create_index([("case_no", ASCENDING)], name="case_no")
-        await self.deadlines.create_index([("state", ASCENDING), ("rule", ASCENDING)], name="state_rule")
         await self.alerts.create_index([("state", ASCENDING), ("raised_at", DESCENDING), ("_id", ASCENDING)],
                                        name="state_raised")
-        await self.alerts.create_index([("rule", ASCENDING), ("state", ASCENDING)], name="rule_state")
-        await self.alerts.create_index([("team", ASCENDING), ("state", ASCENDING)], name="team_state")
         await self.alerts.create_index([("case_no", ASCENDING)], name="case_no")
+        await self.warm()
 
-    async def load(self, *, case_nos: Iterable[str] = (), keys: Iterable[str] = ()) -> "DeadlineBatch":
-        """The batch's state: every deadline of `case_nos` plus the documents `keys`; one query each."""
+    async def warm(self) -> None:
+        if self.cache is None or self._clock_cache is None:
+            return
+        started = wall_time.monotonic()
+        count = await self.cache.warm(self.deadlines)
+        await self._clock_cache.warm(self.db[self.clock_name], {"_id": CLOCK_ID})
+        log.info("deadline_cache_warm", service=self.service, deadlines=count,
+                 seconds=round(wall_time.monotonic() - started, 2))
+
+    async def load(self, *, case_nos: Iterable[str] = (), keys: Iterable[str] = (),
+                   event_ids: Iterable[str] | None = None) -> "DeadlineBatch":
+        """The batch's state: every deadline of `case_nos` plus the documents `keys`.
+
+        Pass the batch's event ids (cache mode: they tell a new batch from a re-run one).
+        Without the cache: one query for the deadlines (in chunks: see the class docstring), one for the clock.
+        """
         case_nos, keys = sorted(set(case_nos)), sorted(set(keys))
+        if self.cache is not None and self._clock_cache is not None:
+            if not self.cache.warm_done:
+                await self.warm()
+            self.cache.begin(event_ids)
+            self._clock_cache.begin(event_ids)
+            return DeadlineBatch(self, [], self._clock_cache.get(CLOCK_ID), case_nos=case_nos, keys=keys,
+                                 cache=self.cache, event_ids=event_ids)
         docs: list[dict[str, Any]] = []
-        if case_nos or keys:
-            clauses: list[dict[str, Any]] = []
-            if case_nos:
-                clauses.append({"case_no": {"$in": case_nos}})
-            if keys:
-                clauses.append({"_id": {"$in": keys}})
-            query = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-            docs = await self.deadlines.find(query).to_list(length=None)
+        for chunk in _chunks(case_nos, 50):
+            docs += await self.deadlines.find({"case_no": {"$in": chunk}}).to_list(length=None)
+        seen = {d["_id"] for d in docs}
+        for chunk in _chunks([k for k in keys if k not in seen], 50):
+            docs += await self.deadlines.find({"_id": {"$in": chunk}}).to_list(length=None)
+        docs = [expand(d) for d in docs]
         clock_doc = await self.db[self.clock_name].find_one({"_id": CLOCK_ID})
-        return DeadlineBatch(self, docs, clock_doc, case_nos=case_nos, keys=keys)
+        return DeadlineBatch(self, docs, clock_doc, case_nos=case_nos, keys=keys, event_ids=event_ids)
+
+    def _stage(self, docs: dict[str, dict[str, Any]], clock_doc: dict[str, Any] | None,
+               event_ids: Iterable[str] | None) -> None:
+        if self.cache is not None and self._clock_cache is not None:
+            self.cache.stage(docs, event_ids)
+            self._clock_cache.stage({CLOCK_ID: clock_doc} if clock_doc else {}, event_ids)
 
     async def due_page(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         cursor = self.deadlines.find({"next_fire_at": {"$lte": now}}).sort(
             [("next_fire_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
-        return await cursor.to_list(length=limit)
+        return [expand(d) for d in await cursor.to_list(length=limit)]
 
     async def refresh_open_gauge(self, min_interval: float = 5.0) -> None:
         """Metrics only: count open deadlines at most every `min_interval` wall seconds."""
         if wall_time.monotonic() - self._open_count_at < min_interval:
             return
         self._open_count_at = wall_time.monotonic()
-        count = await self.deadlines.count_documents({"state": {"$in": ["open", "warned", "overdue"]}})
+        if self.cache is not None:
+            count = sum(1 for d in self.cache.docs.values() if d["state"] not in FINISHED)
+        else:
+            count = await self.deadlines.count_documents({"state": {"$in": ["open", "warned", "overdue"]}})
         DEADLINES_OPEN.labels(self.service).set(count)
 
-    # -- reads for the API ----------------------------------------------------
+    # -- reads for the API (from MongoDB, the record) -----------------------------
 
     async def watermark(self) -> datetime | None:
         doc = await self.db[self.clock_name].find_one({"_id": CLOCK_ID}, {"now": 1})
@@ -330,7 +458,7 @@ class DeadlineBook:
 
     async def case_deadlines(self, case_no: str) -> list[dict[str, Any]]:
         cursor = self.deadlines.find({"case_no": case_no}).sort([("rule", ASCENDING), ("subject", ASCENDING)])
-        return await cursor.to_list(length=None)
+        return [expand(d) for d in await cursor.to_list(length=None)]
 
     async def find_alerts(self, *, state: str | None = None, rule: str | None = None, team: str | None = None,
                           case_no: str | None = None, limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
@@ -352,42 +480,77 @@ class DeadlineBook:
         return [{**row["_id"], "count": row["count"]} for row in rows]
 
 
+def _chunks(values: Sequence[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
+
+
 class DeadlineBatch:
     """The deadlines one batch touches, changed in memory and written once into Effects.
 
     Not reusable across batches: the runtime may re-run a batch's handler (a
     race, an isolated handler error), so load a fresh one per handle() call.
+    Documents are shared with the cache until first changed (copy-on-write).
     """
 
     def __init__(self, book: DeadlineBook, docs: list[dict[str, Any]], clock_doc: dict[str, Any] | None,
-                 *, case_nos: Sequence[str] = (), keys: Sequence[str] = ()):
+                 *, case_nos: Sequence[str] = (), keys: Sequence[str] = (), cache: DocumentCache | None = None,
+                 event_ids: Iterable[str] | None = None):
         self.book = book
         self.clock = BatchClock(clock_doc)
+        self._cache = cache
         self._docs: dict[str, dict[str, Any]] = {d["_id"]: d for d in docs}
+        self._owned: set[str] = set(self._docs) if cache is None else set()
         self._by_case: dict[str, set[str]] = {}
         for doc in docs:
             if doc.get("case_no"):
                 self._by_case.setdefault(doc["case_no"], set()).add(doc["_id"])
         self._loaded_cases = set(case_nos)
         self._loaded_keys = set(keys)
-        self._versions: dict[str, int | None] = {d["_id"]: d.get("v", 0) for d in docs}
         self._dirty: set[str] = set()
-        self._alert_ops: list[Any] = []
+        self._alert_docs: dict[str, dict[str, Any]] = {}
+        self.event_ids = frozenset(event_ids or ())
         self.report = FireReport()
 
     # -- reading ----------------------------------------------------------------
 
+    def _lookup(self, key: str) -> dict[str, Any] | None:
+        doc = self._docs.get(key)
+        if doc is None and self._cache is not None:
+            doc = self._cache.get(key)
+        return doc
+
     def get(self, rule: str, subject: str) -> dict[str, Any] | None:
         """The deadline document (treat as read-only), or None."""
-        return self._docs.get(key_of(rule, subject))
+        return self._lookup(key_of(rule, subject))
+
+    def _case_keys(self, case_no: str) -> set[str]:
+        keys = set(self._by_case.get(case_no, ()))
+        if self._cache is not None:
+            keys |= self._cache.keys_by(case_no)
+        return keys
 
     def of_case(self, case_no: str) -> list[dict[str, Any]]:
-        return [self._docs[k] for k in sorted(self._by_case.get(case_no, ()))]
+        return [d for d in (self._lookup(k) for k in sorted(self._case_keys(case_no))) if d is not None]
 
     def _may_touch(self, key: str, case_no: str | None) -> None:
-        if key in self._docs or key in self._loaded_keys or (case_no and case_no in self._loaded_cases):
+        if self._cache is not None or key in self._docs or key in self._loaded_keys \
+                or (case_no and case_no in self._loaded_cases):
             return
         raise LookupError(f"deadline {key} was not loaded for this batch: pass its case_no or key to load()")
+
+    def _mut(self, key: str) -> dict[str, Any]:
+        """The batch's own copy of a document, made on first change."""
+        if key in self._owned:
+            return self._docs[key]
+        source = self._lookup(key)
+        assert source is not None, key
+        doc = _copy_deadline(source)
+        self._docs[key] = doc
+        self._owned.add(key)
+        if doc.get("case_no"):
+            self._by_case.setdefault(doc["case_no"], set()).add(key)
+        return doc
 
     # -- changes ----------------------------------------------------------------
 
@@ -395,7 +558,7 @@ class DeadlineBatch:
         """Open a deadline (or raise a rule without one at once). False when it exists already."""
         key = deadline.key
         self._may_touch(key, deadline.case_no)
-        if key in self._docs:
+        if self._lookup(key) is not None:
             return False
         if deadline.due_at is None and deadline.warn_at is not None:
             raise ValueError(f"{key}: a warning needs a due time")
@@ -403,7 +566,7 @@ class DeadlineBatch:
         doc: dict[str, Any] = {
             "_id": key, "v": 0, "rule": deadline.rule, "subject": deadline.subject,
             "case_no": deadline.case_no, "ref": deadline.ref, "name_zh": deadline.name_zh,
-            "texts": dict(deadline.texts), "severities": {**DEFAULT_SEVERITY, **deadline.severities},
+            "texts": dict(deadline.texts), "severities": dict(deadline.severities),
             "details": dict(deadline.details),
             "teams": sorted(([ms(t[0]), 0 if len(t) == 2 else t[1], t[-1]] for t in deadline.teams),
                             key=lambda t: (t[0], t[1])),
@@ -413,12 +576,12 @@ class DeadlineBatch:
             "fact_at": None, "resolution": None,
         }
         self._docs[key] = doc
-        self._versions[key] = None
+        self._owned.add(key)
         if deadline.case_no:
             self._by_case.setdefault(deadline.case_no, set()).add(key)
         self._dirty.add(key)
         if deadline.due_at is None:
-            alarm = self._new_alarm("raised", opened_at, opened_at, 1)
+            alarm = self._new_alarm(doc, "raised", opened_at, opened_at)
             doc["alarms"].append(alarm)
             self._raise(effects, doc, alarm, opened_at)
             self._refresh(doc)
@@ -433,17 +596,18 @@ class DeadlineBatch:
         Resolves each alert the deadline raised, once. False when unknown or finished already.
         """
         key = key_of(rule, subject)
-        doc = self._docs.get(key)
-        if doc is None or doc["state"] in FINISHED:
+        found = self._lookup(key)
+        if found is None or found["state"] in FINISHED:
             return False
+        doc = self._mut(key)
         fact_at = ms(at)
         self._settle(effects, doc, fact_at, reason)
         doc["state"] = "cancelled" if cancelled else "resolved"
         doc["fact_at"] = fact_at
-        resolution = {"at": fact_at, "reason": _one_line(reason), "cancelled": cancelled}
+        resolution: dict[str, Any] = {"at": fact_at, "reason": _one_line(reason), "cancelled": cancelled}
         if doc["due_at"] is not None:
             resolution["on_time"] = fact_at <= doc["due_at"]
-        late = [a["alert_id"] for a in doc["alarms"] if a.get("late")]
+        late = [a["alert_id"] for a in doc["alarms"] if a.get("late") and a["cycle"] == doc["cycle"]]
         if late:
             resolution["late_fact"] = {"alerts": late, "raised_before_fact_was_read": True}
         doc["resolution"] = resolution
@@ -470,12 +634,16 @@ class DeadlineBatch:
         resolved with `reason`). A finished deadline is re-armed only with reopen=True.
         """
         key = key_of(rule, subject)
-        doc = self._docs.get(key)
-        if doc is None or (doc["state"] in FINISHED and not reopen):
+        found = self._lookup(key)
+        if found is None or (found["state"] in FINISHED and not reopen):
             return False
+        doc = self._mut(key)
         start = ms(at)
         if doc["state"] not in FINISHED:
             self._settle(effects, doc, start, reason)
+        for alarm in doc["alarms"]:
+            if alarm["state"] == "armed" and "details" not in alarm:
+                alarm["details"] = dict(doc.get("details") or {})  # an old cycle's alert keeps its details
         doc["cycle"] += 1
         doc["started_at"] = start
         doc["due_at"], doc["warn_at"] = ms(due_at), _opt_ms(warn_at)
@@ -489,12 +657,12 @@ class DeadlineBatch:
         """A team assignment in force from `since` (event time) for every deadline of the case."""
         self._may_touch("", case_no)
         entry = [ms(since), revision, team]
-        for doc in self.of_case(case_no):
-            teams = doc.setdefault("teams", [])
-            if any(t[0] == entry[0] and t[1] == entry[1] for t in teams):
+        for found in self.of_case(case_no):
+            if any(t[0] == entry[0] and t[1] == entry[1] for t in found.get("teams") or []):
                 continue
-            teams.append(entry)
-            teams.sort(key=lambda t: (t[0], t[1]))
+            doc = self._mut(found["_id"])
+            doc["teams"].append(entry)
+            doc["teams"].sort(key=lambda t: (t[0], t[1]))
             self._dirty.add(doc["_id"])
 
     # -- firing -------------------------------------------------------------------
@@ -510,22 +678,24 @@ class DeadlineBatch:
         now = self.clock.now
         if now is not None:
             if self.clock.new_ticks or self.clock.backlog:
-                page = await self.book.due_page(now, limit)
-                for doc in page:
+                stored = await self._stored_due(now, limit + 1)
+                backlog = len(stored) > limit
+                stored = stored[:limit]
+                for doc in stored:
                     if doc["_id"] not in self._docs:
                         self._docs[doc["_id"]] = doc
-                        self._versions[doc["_id"]] = doc.get("v", 0)
+                        if self._cache is None:
+                            self._owned.add(doc["_id"])
                         if doc.get("case_no"):
                             self._by_case.setdefault(doc["case_no"], set()).add(doc["_id"])
-                backlog = len(page) >= limit
                 self.clock.set_backlog(backlog)
                 self.report.backlog = backlog
-                lag = (now - page[-1]["next_fire_at"]).total_seconds() if backlog and page else 0.0
+                lag = (now - stored[-1]["next_fire_at"]).total_seconds() if backlog and stored else 0.0
                 EVALUATION_LAG.labels(self.book.service).set(max(lag, 0.0))
             due = sorted((d for d in self._docs.values() if d.get("next_fire_at") is not None
                           and d["next_fire_at"] <= now), key=lambda d: (d["next_fire_at"], d["_id"]))
             for doc in due:
-                self._fire(effects, doc)
+                self._fire(effects, self._mut(doc["_id"]))
             if not self.clock.backlog:
                 self.clock.drained()
             if self.book.calendar is not None and self.clock.new_ticks:
@@ -533,46 +703,48 @@ class DeadlineBatch:
         self.flush(effects)
         return self.report
 
+    async def _stored_due(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        if self._cache is None:
+            return await self.book.due_page(now, limit)
+        due = [d for d in self._cache.docs.values() if d.get("next_fire_at") is not None and d["next_fire_at"] <= now]
+        due.sort(key=lambda d: (d["next_fire_at"], d["_id"]))
+        return due[:limit]
+
     def flush(self, effects: Effects) -> None:
-        """Write every changed deadline (one op each), the alert documents and the clock into Effects."""
-        ops = []
+        """Write every changed deadline (one replace each), the alert documents and the clock into Effects."""
+        ops, changed = [], {}
         for key in sorted(self._dirty):
             doc = self._docs[key]
-            old = self._versions.get(key)
-            if old is None:
-                doc["v"] = 1
-                ops.append(InsertOne(doc))
-            else:
-                doc["v"] = old + 1
-                # Filter on the version read: a concurrent writer makes this an upsert of an
-                # existing _id, i.e. a duplicate key, and the runtime re-runs the batch.
-                ops.append(ReplaceOne({"_id": key, "v": old}, doc, upsert=True))
-            self._versions[key] = doc["v"]
+            doc["v"] = doc.get("v", 0) + 1
+            ops.append(ReplaceOne({"_id": key}, compact(doc), upsert=True))
+            changed[key] = doc
         self._dirty.clear()
         if ops:
             effects.write(self.book.deadlines_name, *ops)
-        if self._alert_ops:
-            effects.write(self.book.alerts_name, *self._alert_ops)
-            self._alert_ops = []
-        self.clock.write(effects, self.book.clock_name)
+        if self._alert_docs:
+            effects.write(self.book.alerts_name,
+                          *(ReplaceOne({"_id": k}, d, upsert=True) for k, d in sorted(self._alert_docs.items())))
+            self._alert_docs = {}
+        clock_doc = self.clock.write(effects, self.book.clock_name)
+        self.book._stage(changed, clock_doc, self.event_ids)
         if self.clock.now is not None:
             WATERMARK.labels(self.book.service).set(self.clock.now.timestamp())
 
     # -- internals ----------------------------------------------------------------
 
     @staticmethod
-    def _new_alarm(kind: str, at: datetime, since: datetime, cycle: int) -> dict[str, Any]:
-        return {"kind": kind, "at": at, "since": since, "cycle": cycle, "state": "armed", "until": None,
+    def _new_alarm(doc: dict[str, Any], kind: str, at: datetime, since: datetime) -> dict[str, Any]:
+        # What the alert will say is fixed when its cycle is armed (a later cycle must not change it).
+        return {"kind": kind, "at": at, "since": since, "cycle": doc["cycle"], "state": "armed", "until": None,
                 "until_reason": None, "alert_id": None, "raised_at": None, "resolved_at": None,
-                "reason": None, "late": False}
+                "reason": None, "late": False, "due_at": doc["due_at"], "warn_at": doc["warn_at"]}
 
     def _arm(self, doc: dict[str, Any], since: datetime) -> None:
-        cycle = doc["cycle"]
         if doc["warn_at"] is not None and doc["warn_at"] <= doc["due_at"]:
-            doc["alarms"].append(self._new_alarm("due_soon", doc["warn_at"], since, cycle))
+            doc["alarms"].append(self._new_alarm(doc, "due_soon", doc["warn_at"], since))
         # Overdue means now > due, judged to the whole second: the first instant is due + 1 s.
         overdue_from = doc["due_at"].replace(microsecond=0) + timedelta(seconds=1)
-        doc["alarms"].append(self._new_alarm("overdue", overdue_from, since, cycle))
+        doc["alarms"].append(self._new_alarm(doc, "overdue", overdue_from, since))
         self._refresh(doc)
 
     def _settle(self, effects: Effects, doc: dict[str, Any], fact_at: datetime, reason: str) -> None:
@@ -613,22 +785,22 @@ class DeadlineBatch:
         the_id = alert_id(doc["rule"], doc["subject"], kind)
         severity = doc["severities"].get(kind) or DEFAULT_SEVERITY[kind]
         team = _team_at(doc.get("teams") or [], raised_at)
-        summary = _summary(doc, kind)
+        due = alarm.get("due_at") if kind != "raised" else None
+        summary = _summary(doc, kind, due)
         details = self._details(doc, alarm)
         event = alert_raised(
             source=self.book.source, alert=the_id, rule=doc["rule"], severity=severity, raised_at=raised_at,
-            summary=summary, case_no=doc.get("case_no"), team=team,
-            due_at=doc["due_at"] if kind != "raised" else None, details=details, cycle=cycle,
+            summary=summary, case_no=doc.get("case_no"), team=team, due_at=due, details=details, cycle=cycle,
         )
         effects.emit(ALERTS, event)
         alarm.update(state="raised", alert_id=the_id, raised_at=raised_at)
         self._dirty.add(doc["_id"])
-        self._alert_ops.append(ReplaceOne({"_id": event.id}, {
+        self._alert_docs[event.id] = {
             "_id": event.id, "alert_id": the_id, "cycle": cycle, "kind": kind, "rule": doc["rule"],
             "severity": severity, "case_no": doc.get("case_no"), "subject": doc["subject"], "team": team,
-            "due_at": doc["due_at"] if kind != "raised" else None, "raised_at": raised_at,
-            "summary": summary, "details": details, "state": "open", "resolved_at": None, "reason": None,
-        }, upsert=True))
+            "due_at": due, "raised_at": raised_at, "summary": summary, "details": details,
+            "state": "open", "resolved_at": None, "reason": None, "late_fact": False,
+        }
         self.report.raised += 1
         ALERTS_RAISED.labels(self.book.service, doc["rule"], severity).inc()
 
@@ -645,21 +817,37 @@ class DeadlineBatch:
         alarm.update(state="resolved", resolved_at=resolved_at, reason=text)
         self._dirty.add(doc["_id"])
         raised_id = event.id.replace("alert.resolved:", "alert.raised:", 1)
-        self._alert_ops.append(UpdateOne({"_id": raised_id}, {"$set": {
-            "state": "resolved", "resolved_at": resolved_at, "reason": text, "late_fact": bool(alarm.get("late")),
-        }}))
+        alert_doc = self._alert_docs.get(raised_id) or self._alert_doc(doc, alarm, raised_id)
+        alert_doc.update(state="resolved", resolved_at=resolved_at, reason=text, late_fact=bool(alarm.get("late")))
+        self._alert_docs[raised_id] = alert_doc
         self.report.resolved += 1
         ALERTS_RESOLVED.labels(self.book.service, doc["rule"]).inc()
 
+    def _alert_doc(self, doc: dict[str, Any], alarm: dict[str, Any], raised_id: str) -> dict[str, Any]:
+        """The `alerts` document of an alert raised in an earlier batch (rebuilt: a whole replace is
+        cheaper on SecantusDB than an update)."""
+        kind = alarm["kind"]
+        due = alarm.get("due_at") if kind != "raised" else None
+        return {
+            "_id": raised_id, "alert_id": alarm["alert_id"], "cycle": alarm["cycle"], "kind": kind,
+            "rule": doc["rule"], "severity": doc["severities"].get(kind) or DEFAULT_SEVERITY[kind],
+            "case_no": doc.get("case_no"), "subject": doc["subject"],
+            "team": _team_at(doc.get("teams") or [], alarm["raised_at"]), "due_at": due,
+            "raised_at": alarm["raised_at"], "summary": _summary(doc, kind, due),
+            "details": self._details(doc, alarm), "state": "open", "resolved_at": None, "reason": None,
+            "late_fact": False,
+        }
+
     def _details(self, doc: dict[str, Any], alarm: dict[str, Any]) -> dict[str, Any]:
-        details = dict(doc.get("details") or {})
+        details = dict(alarm.get("details") if alarm.get("details") is not None else doc.get("details") or {})
         details.update({"kind": alarm["kind"], "subject": doc["subject"], "opened_at": court_iso(doc["opened_at"])})
         if doc.get("name_zh"):
             details["rule_name"] = doc["name_zh"]
         if doc.get("ref"):
             details["ref"] = doc["ref"]
-        if doc.get("warn_at") is not None and alarm["kind"] != "raised":
-            details["warn_at"] = court_iso(doc["warn_at"])
+        warn = alarm.get("warn_at", doc.get("warn_at"))
+        if warn is not None and alarm["kind"] != "raised":
+            details["warn_at"] = court_iso(warn)
         if alarm["cycle"] > 1:
             details["cycle"] = alarm["cycle"]
         return details
@@ -683,7 +871,10 @@ class DeadlineBatch:
         if not first_tick:
             return
         keys = [key_of(CALENDAR_RULE, str(y)) for y in first_tick]
-        known = {d["_id"] for d in await self.book.deadlines.find({"_id": {"$in": keys}}, {"_id": 1}).to_list(None)}
+        if self._cache is not None:
+            known = {k for k in keys if self._cache.get(k) is not None}
+        else:
+            known = {d["_id"] for d in await self.book.deadlines.find({"_id": {"$in": keys}}, {"_id": 1}).to_list(None)}
         for year, tick in sorted(first_tick.items()):
             key = key_of(CALENDAR_RULE, str(year))
             if key in known or key in self._docs:

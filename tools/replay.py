@@ -27,6 +27,11 @@ topic), then publishes the next segment. So:
 Within a window the order across cases is still free: services must not depend
 on it (triage counts open cases as of the watermark for that reason).
 
+"Every message" includes what other watched services publish: nodewatch reads
+triage's decisions, so a barrier confirms triage first (its offsets are committed
+only after its decisions are on the topic), then reads the decisions topic's end
+and waits for nodewatch to commit up to it. Pass the groups upstream first.
+
 A year of hourly ticks has ≈ 2,600 windows with events, so ≈ 5,200 barriers;
 each costs one fetch round trip of every watched consumer plus its transaction.
 The consumer's fetch wait (`fetch_max_wait_ms`, 100 ms in shared/runtime) sets the

@@ -142,6 +142,10 @@ def build_router(store: EntrustStore, book: DeadlineBook, policy: EntrustPolicy,
                            f"事件编号 {event.id} 已用于另一事件。")
         if result.outcome == "refused":
             refusal = result.refusal
+            if refusal.code == "due_before_opening":  # a field of this request, not the item's state
+                raise ApiError(422, **validation_body([{"field": "body.due_on", "type": refusal.code,
+                                                        "message": refusal.message,
+                                                        "message_zh": refusal.message_zh}]))
             status = 404 if refusal.code == "unknown_id" else 409
             raise ApiError(status, refusal.code, refusal.message, refusal.message_zh)
         receipt = Receipt(event_id=result.event_id, type=event.type, subject=event.subject, state=result.state)

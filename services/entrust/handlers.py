@@ -3,6 +3,9 @@ deadlines (one query each), decide each event in consumed order with rules.py, a
 ticks, raise what fell due, and put every write, alert and refusal into Effects."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
 from services.entrust import rules
 from services.entrust.metrics import EVENTS, REFUSED
 from services.entrust.policy import EntrustPolicy, entity_of
@@ -15,12 +18,23 @@ from shared.runtime.effects import Effects
 TICK = "clock.tick"
 
 
+class TickGate(Protocol):
+    """Watermark alignment (services/nodewatch/alignment.py's InputGate): which observed ticks may apply now."""
+
+    def bound(self) -> tuple[bool, datetime | None]: ...
+
+
 class EntrustHandler:
-    def __init__(self, policy: EntrustPolicy, calendar: CourtCalendar, book: DeadlineBook, store: EntrustStore):
+    def __init__(self, policy: EntrustPolicy, calendar: CourtCalendar, book: DeadlineBook, store: EntrustStore,
+                 gate: TickGate | None = None):
         self.policy = policy
         self.calendar = calendar
         self.book = book
         self.store = store
+        # Ticks wait while an input partition still has unread facts timed before them, so that a
+        # catch-up (restart, replay) raises what a time-ordered read would. Without a gate every tick
+        # is applied at the end of its batch and a fact read after it resolves its alert as late.
+        self.gate = gate
 
     async def handle(self, events: list[Event], effects: Effects) -> None:
         ids: dict[str, set[str]] = {"entrust": set(), "supervision": set()}
@@ -46,7 +60,9 @@ class EntrustHandler:
             states[entity][event.subject] = changed[entity][event.subject] = step.state
             self._deadlines(ledger, effects, step)
             EVENTS.labels(event.type).inc()
-        ledger.clock.apply()
+        hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
+        if not hold_all:
+            ledger.clock.apply(bound)
         await ledger.fire_due(effects)
         for entity, docs in changed.items():
             self.store.write(effects, entity, list(docs.values()))

@@ -21,6 +21,7 @@ from services.entrust.policy import EntrustPolicy, EntrustRule, entity_of
 from shared.calendar import CourtCalendar
 from shared.contract.envelope import COURT_TZ, Event
 from shared.deadline_book import Deadline, ms
+from shared.deadlines import court_date
 
 Entity = Literal["entrust", "supervision"]
 
@@ -56,7 +57,8 @@ SUPERVISION_TRANSITIONS: dict[tuple[str | None, str], str] = {
     (None, "supervision.issued"): "issued",
     ("issued", "supervision.replied"): "replied",
 }
-TERMINAL: frozenset[str] = frozenset({"returned", "completed", "replied"})
+ENTRUST_FINAL: frozenset[str] = frozenset({"returned", "completed"})
+SUPERVISION_FINAL: frozenset[str] = frozenset({"replied"})
 
 # 督办层级, highest first: a reply goes up level by level (逐级回复) from our team to the issuer.
 LEVELS: tuple[str, ...] = ("supreme", "high", "intermediate", "own")
@@ -161,6 +163,12 @@ def check(state: dict[str, Any] | None, event: Event) -> Refusal | None:
                        f"事件主体 {event.subject!r} 与 data.{field_name} {the_id!r} 不一致")
     current = state["state"] if state is not None else None
     if (current, event.type) in transitions(entity):
+        due_on = getattr(event.data, "due_on", None)
+        opened_on = court_date(fact_time(event))
+        if state is None and due_on is not None and due_on < opened_on:
+            return Refusal("due_before_opening",
+                           f"due_on {due_on.isoformat()} is before the {event.type} date {opened_on.isoformat()}",
+                           f"期限 {due_on.isoformat()} 早于{EVENT_ZH[event.type]}日期 {opened_on.isoformat()}")
         if state is not None:
             opened = state["opened_at"] if entity == "entrust" else state["issued_at"]
             at = ms(fact_time(event))
@@ -189,7 +197,7 @@ def _refusal(entity: Entity, the_id: str, state: dict[str, Any] | None, event: E
                        f"{noun_zh} {the_id} 已存在（{_state_zh(entity, current)}），不能重复{what_zh}")
     last = state["history"][-1] if state.get("history") else None
     when = f" at {local_text(last['at'])}" if last else ""
-    when_zh = f"（{local_text(last['at'])}）" if last else ""
+    when_zh = f" {local_text(last['at'])} " if last else ""
     if event.type == "entrust.returned" and current == "returned":
         return Refusal("second_return", f"a second return: entrust {the_id} was returned already{when}",
                        f"委托事项 {the_id} 已于{when_zh}退回，不能重复退回")
@@ -231,7 +239,7 @@ def decide(policy: EntrustPolicy, calendar: CourtCalendar, state: dict[str, Any]
         after["replied"] = {"at": at, "by": event.data.by}  # type: ignore[attr-defined]
     if event.type == "entrust.replied":
         after["replies"] = after.get("replies", 0) + 1
-    if after["state"] in TERMINAL and entity == "entrust":
+    if entity == "entrust" and after["state"] in ENTRUST_FINAL:
         after["closed_at"] = at
     after["history"].append(entry)
     step = Step(after)

@@ -19,7 +19,9 @@ from pydantic import BaseModel
 
 from services.funds.metrics import SUBMISSIONS
 from services.funds.policy import FundsPolicy
-from services.funds.rules import FundsRules, fingerprint, item_subject, local_text, signed_money, unmatched_subject
+from services.funds.rules import (
+    FundsRules, fingerprint, item_subject, local_text, signed_money, unmatched_subject,
+)
 from services.funds.store import FundsStore, Submitted
 from shared.alerts import court_iso
 from shared.contract.casenumber import CaseNumberError, parse_case_no

@@ -39,8 +39,9 @@ class NodeHandler:
             except CaseNumberError as exc:
                 effects.reject(event, f"not a case number: {exc.reason}")
         case_nos = set(subjects.values())
-        cases = await self.store.load_cases(case_nos)
-        ledger = await self.book.load(case_nos=case_nos)
+        event_ids = [e.id for e in events]
+        cases = await self.store.load_cases(case_nos, event_ids)
+        ledger = await self.book.load(case_nos=case_nos, event_ids=event_ids)
         changed: dict[str, dict] = {}
         for event in events:
             if event.type == "clock.tick":
@@ -52,14 +53,14 @@ class NodeHandler:
             case = cases.get(case_no) or cases.setdefault(case_no, new_case(case_no))
             if case["filed_at"] is None and event.type not in ("case.filed", "triage.decided"):
                 PENDING_CASES.inc()
-            self.rules.apply(case, event, ledger, effects)
-            changed[case_no] = case
+            if self.rules.apply(case, event, ledger, effects) or "v" not in case:
+                changed[case_no] = case
             CASE_EVENTS.labels(event.type).inc()
         hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
         if not hold_all:
             ledger.clock.apply(bound)
         await ledger.fire_due(effects)
-        self.store.write_cases(effects, list(changed.values()))
+        self.store.write_cases(effects, list(changed.values()), event_ids)
         clock = ledger.clock
         if clock.clock_now is not None and clock.now is not None:
             CLOCK_HELD_SECONDS.set(max((clock.clock_now - clock.now).total_seconds(), 0.0))

@@ -90,36 +90,42 @@ class NodeRules:
 
     # -- entry point --------------------------------------------------------------
 
-    def apply(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> None:
+    def apply(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> bool:
+        """Apply one event; True when the case document changed (and must be written)."""
         if event.type == "triage.decided":
-            self._decision(case, event, ledger)
-        elif event.type == "case.filed":
-            self._filed(case, event, ledger, effects)
-        elif case["filed_at"] is None:
+            return self._decision(case, event, ledger)
+        if event.type == "case.filed":
+            return self._filed(case, event, ledger, effects)
+        if case["filed_at"] is None:
             self._keep_pending(case, event)
-        else:
-            self._dispatch(case, event, ledger, effects)
+            return True
+        return self._dispatch(case, event, ledger, effects)
 
-    def _dispatch(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> None:
+    def _dispatch(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> bool:
         if event.type == "node.completed":
-            self._node(case, event, ledger, effects)
-        elif event.type == "property.clue.registered":
+            return self._node(case, event, ledger, effects)
+        if event.type == "property.clue.registered":
             self._clue(case, event, ledger, effects)
-        elif event.type == "case.term_extended":
+            return False
+        if event.type == "case.term_extended":
             self._extended(case, event, ledger, effects)
-        elif event.type == "case.closed":
-            self._closed(case, event, ledger, effects)
+            return True
+        if event.type == "case.closed":
+            return self._closed(case, event, ledger, effects)
         # property.inquiry.result, case.closure_proposed, case.resumed: no node rule waits on them.
+        return False
 
     # -- events -------------------------------------------------------------------
 
-    def _decision(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch) -> None:
+    def _decision(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch) -> bool:
         data = event.data
         entry = [ms(data.decided_at), data.revision, data.team]
-        if not any(t[0] == entry[0] and t[1] == entry[1] for t in case["teams"]):
-            case["teams"].append(entry)
-            case["teams"].sort(key=lambda t: (t[0], t[1]))
         ledger.set_team(case["_id"], data.team, data.decided_at, data.revision)
+        if any(t[0] == entry[0] and t[1] == entry[1] for t in case["teams"]):
+            return False
+        case["teams"].append(entry)
+        case["teams"].sort(key=lambda t: (t[0], t[1]))
+        return True
 
     def _keep_pending(self, case: dict[str, Any], event: Event) -> None:
         case["pending"].append(event.to_bytes().decode())
@@ -128,7 +134,7 @@ class NodeRules:
 
     def _filed(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> None:
         if case["filed_at"] is not None:
-            return  # the same case filed again under another event id: the first filing counts
+            return False  # the same case filed again under another event id: the first filing counts
         data = event.data
         trigger = ms(filing_trigger(event))
         case.update(case_type=data.case_type, filed_at=trigger, filed_on=data.filed_on.isoformat())
@@ -140,11 +146,13 @@ class NodeRules:
         case["pending"] = []
         for earlier in sorted(pending, key=lambda e: e.time):
             self._dispatch(case, earlier, ledger, effects)
+        return True
 
-    def _node(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> None:
+    def _node(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> bool:
         data = event.data
         done_at = ms(data.done_at)
-        if data.node in self.awaited_nodes:
+        kept = data.node in self.awaited_nodes
+        if kept:
             case["facts"].append({"node": data.node, "at": done_at, "ref": data.ref, "asset_kind": data.asset_kind})
         for rule in self.awaiting.get(data.node, ()):
             self._fact_for(case, rule, data.node, done_at, data.ref, ledger, effects)
@@ -161,6 +169,7 @@ class NodeRules:
                 subject, ref, kind = case["_id"], None, None
                 details = {"trigger": data.node}
             self._open(case, rule, subject, ref, done_at, ledger, effects, details, asset_kind=kind)
+        return kept
 
     def _clue(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> None:
         data = event.data
@@ -185,9 +194,9 @@ class NodeRules:
                          details={"extended_to": new_deadline.isoformat(),
                                   "approved_by": event.data.approved_by})
 
-    def _closed(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> None:
+    def _closed(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> bool:
         if case["closed"] is not None:
-            return
+            return False
         data = event.data
         at = ms(closure_time(event))
         case["closed"] = {"mode": data.mode, "at": at, "closed_on": data.closed_on.isoformat()}
@@ -202,6 +211,7 @@ class NodeRules:
 
         ledger.resolve_case(effects, case["_id"], at=at, reason=f"案件已结案（{mode_zh}），节点监管终止",
                             keep=survives)
+        return True
 
     # -- helpers ------------------------------------------------------------------
 

@@ -1,49 +1,67 @@
 """nodewatch's MongoDB state: per-case facts (`cases`) beside the deadline book's
-`deadlines`, `alerts` and `clock` (shared/deadline_book.py), and the API's queries."""
+`deadlines`, `alerts` and `clock` (shared/deadline_book.py), and the API's queries.
+
+Case documents are cached like the deadlines (shared.deadline_book.DocumentCache):
+rebuilt from MongoDB at start, a batch works on copies, its changes reach the
+cache only once its transaction committed.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from pymongo import InsertOne, ReplaceOne
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.deadline_book import DeadlineBook
+from shared.deadline_book import DeadlineBook, DocumentCache
+from shared.logging import get_logger
 from shared.runtime.effects import Effects
 
 CASES = "cases"
+log = get_logger()
+
+
+def copy_case(doc: dict[str, Any]) -> dict[str, Any]:
+    """A batch's own copy: the lists rules.py appends to are copied, the rest is replaced whole."""
+    return {**doc, "facts": list(doc.get("facts") or []), "pending": list(doc.get("pending") or []),
+            "teams": [list(t) for t in doc.get("teams") or []], "extensions": list(doc.get("extensions") or [])}
 
 
 class NodeStore:
-    def __init__(self, db: AsyncDatabase, book: DeadlineBook):
+    def __init__(self, db: AsyncDatabase, book: DeadlineBook, cache: bool = True):
         self.db = db
         self.book = book
+        self.cache = DocumentCache() if cache else None
 
     async def ensure_indexes(self) -> None:
         await self.book.ensure_indexes()
+        if self.cache is not None:
+            count = await self.cache.warm(self.db[CASES])
+            log.info("case_cache_warm", cases=count)
 
-    async def load_cases(self, case_nos: set[str]) -> dict[str, dict[str, Any]]:
-        if not case_nos:
-            return {}
-        cursor = self.db[CASES].find({"_id": {"$in": sorted(case_nos)}})
-        return {doc["_id"]: doc async for doc in cursor}
+    async def load_cases(self, case_nos: set[str], event_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        if self.cache is not None:
+            if not self.cache.warm_done:
+                await self.cache.warm(self.db[CASES])
+            self.cache.begin(event_ids)
+            return {c: copy_case(doc) for c in case_nos if (doc := self.cache.get(c)) is not None}
+        found: dict[str, dict[str, Any]] = {}
+        ordered = sorted(case_nos)
+        for start in range(0, len(ordered), 50):  # SecantusDB: short $in lists (see DeadlineBook)
+            async for doc in self.db[CASES].find({"_id": {"$in": ordered[start:start + 50]}}):
+                found[doc["_id"]] = doc
+        return found
 
-    def write_cases(self, effects: Effects, cases: list[dict[str, Any]]) -> None:
-        """One op per changed case; the version filter turns a concurrent writer into a batch retry."""
+    def write_cases(self, effects: Effects, cases: list[dict[str, Any]], event_ids: Iterable[str] | None = None) -> None:
+        """One replace per changed case (a single consumer writes them)."""
         ops = []
         for case in sorted(cases, key=lambda c: c["_id"]):
-            old = case.get("v")
-            case["v"] = (old or 0) + 1
-            if old is None:
-                ops.append(InsertOne(case))
-            else:
-                ops.append(ReplaceOne({"_id": case["_id"], "v": old}, case, upsert=True))
+            case["v"] = case.get("v", 0) + 1
+            ops.append(ReplaceOne({"_id": case["_id"]}, case, upsert=True))
         if ops:
             effects.write(CASES, *ops)
+        if self.cache is not None:
+            self.cache.stage({c["_id"]: c for c in cases}, event_ids)
 
     async def case(self, case_no: str) -> dict[str, Any] | None:
         return await self.db[CASES].find_one({"_id": case_no}, {"pending": 0})
-
-    async def team_of(self, case_no: str) -> str | None:
-        doc = await self.db[CASES].find_one({"_id": case_no}, {"teams": 1})
-        teams = (doc or {}).get("teams") or []
-        return teams[-1][2] if teams else None

@@ -3,6 +3,9 @@ deadlines (one query each), apply triage decisions and sentiment events in consu
 rules.py, apply the ticks, raise what fell due, and put every write, alert and refusal into Effects."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
 from services.sentiment import rules
 from services.sentiment.metrics import EVENTS, REFUSED, REGISTERED
 from services.sentiment.policy import SentimentPolicy
@@ -13,15 +16,26 @@ from shared.deadline_book import DeadlineBook, key_of
 from shared.runtime.effects import Effects
 
 TICK = "clock.tick"
+
+
+class TickGate(Protocol):
+    """Watermark alignment (services/nodewatch/alignment.py's InputGate): which observed ticks may apply now."""
+
+    def bound(self) -> tuple[bool, datetime | None]: ...
 DECIDED = "triage.decided"
 
 
 class SentimentHandler:
-    def __init__(self, policy: SentimentPolicy, calendar: CourtCalendar, book: DeadlineBook, store: SentimentStore):
+    def __init__(self, policy: SentimentPolicy, calendar: CourtCalendar, book: DeadlineBook, store: SentimentStore,
+                 gate: TickGate | None = None):
         self.policy = policy
         self.calendar = calendar
         self.book = book
         self.store = store
+        # Ticks wait while an input partition still has unread facts timed before them, so that a
+        # catch-up (restart, replay) raises what a time-ordered read would. Without a gate every tick
+        # is applied at the end of its batch and a fact read after it resolves its alert as late.
+        self.gate = gate
 
     async def handle(self, events: list[Event], effects: Effects) -> None:
         item_ids = {e.subject for e in events if e.type.startswith("sentiment.")}
@@ -65,7 +79,9 @@ class SentimentHandler:
             EVENTS.labels(event.type).inc()
             if event.type == "sentiment.registered":
                 REGISTERED.labels(step.state["level"]).inc()
-        ledger.clock.apply()
+        hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
+        if not hold_all:
+            ledger.clock.apply(bound)
         await ledger.fire_due(effects)
         self.store.write(effects, ITEMS, list(changed_items.values()))
         self.store.write(effects, CASE_TEAMS, list(changed_teams.values()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from services.nodewatch.alignment import GatedConsumerRuntime, InputGate
 from services.sentiment.api import build_router
 from services.sentiment.handlers import SentimentHandler
 from services.sentiment.policy import POLICY_FILE, PolicyError, SentimentPolicy, load_policy
@@ -26,9 +27,16 @@ def build(process: ServiceProcess, policy: SentimentPolicy | None = None, calend
     calendar = calendar or default_calendar()
     book = DeadlineBook(process.db, NAME)
     store = SentimentStore(process.db, book, process.client, process.outbox, process.settings)
-    handler = SentimentHandler(policy, calendar, book, store)
+    gate = InputGate()
+    handler = SentimentHandler(policy, calendar, book, store, gate)
     process.on_database_ready(store.ensure_indexes)
-    process.consume([SENTIMENT_EVENTS, TRIAGE_DECISIONS, CLOCK], handler)
+    settings = process.settings
+    # The shared runtime plus the per-partition lag the watermark gate needs (nodewatch's alignment).
+    process.consumers.append(GatedConsumerRuntime(
+        gate=gate, gated_topics=[settings.topic(SENTIMENT_EVENTS.suffix), settings.topic(TRIAGE_DECISIONS.suffix)],
+        service=NAME, settings=settings, topics=[SENTIMENT_EVENTS, TRIAGE_DECISIONS, CLOCK], handler=handler,
+        client=process.client, db=process.db, outbox=process.outbox, health=process.health,
+    ))
     app = create_app(
         service=NAME, health=process.health, routers=[build_router(store, book, policy, calendar)],
         audit_db=process.db,

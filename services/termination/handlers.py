@@ -44,7 +44,8 @@ class TerminationHandler:
                 effects.reject(event, f"not a case number: {exc.reason}")
         case_nos = set(subjects.values())
         cases = await self.store.load_cases(case_nos)
-        ledger = await self.book.load(case_nos=case_nos)
+        # The event ids tell the book's cache a new batch from a re-run of one that did not commit.
+        ledger = await self.book.load(case_nos=case_nos, event_ids=[e.id for e in events])
         changed: dict[str, dict] = {}
         reviews: list[dict] = []
         for event in events:

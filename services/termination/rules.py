@@ -342,7 +342,8 @@ class TerminationRules:
         elif kind == "property.clue.registered":
             self._clue(case, event, ledger, effects)
         elif kind == "case.closure_proposed":
-            if event.data.mode == "terminated_current":
+            # A proposal after the closure is not reviewed: the first closure counts.
+            if event.data.mode == "terminated_current" and case["closed"] is None:
                 self._request(case, "proposed", event.data.proposed_on, event, ledger, effects, reviews)
         elif kind == "case.closed":
             self._closed(case, event, ledger, effects, reviews)
@@ -446,11 +447,13 @@ class TerminationRules:
         reviews.append(doc)
         case["latest"][stage] = {"review_id": event_id, "passed": result.passed, "missing": result.missing,
                                  "stage_date": stage_date.isoformat()}
-        if result.passed:
+        if not result.passed:
+            self._unqualified(case, result, event_id, at, ledger, effects)
+        elif stage == "closed":
+            # The closure's review is the one that counts (终本合格率); a passing re-proposal leaves
+            # the alert open until then, so one breach is one alert and it is never raised twice.
             ledger.resolve(effects, UNQUALIFIED, case["_id"], at=at,
                            reason=f"{STAGE_ZH[stage]}已通过（{stage_date.isoformat()}）")
-        else:
-            self._unqualified(case, result, event_id, at, ledger, effects)
 
     def _unqualified(self, case, result: Review, review_id: str, at: datetime, ledger, effects) -> None:
         rule = self.policy.unqualified
@@ -458,16 +461,12 @@ class TerminationRules:
         text = f"{rule.name_zh}（{STAGE_ZH[result.stage]}）：缺少{names}"
         details = {"stage": result.stage, "missing": result.missing, "review_id": review_id,
                    "stage_date": result.stage_date.isoformat()}
-        existing = ledger.get(UNQUALIFIED, case["_id"])
-        if existing is None:
-            ledger.open(effects, Deadline(
-                rule=UNQUALIFIED, subject=case["_id"], case_no=case["_id"], opened_at=at, due_at=None,
-                name_zh=rule.name_zh, texts={"raised": text}, severities={"raised": rule.severity},
-                teams=self._teams(case), details=details,
-            ))
-        elif existing["state"] in FINISHED:
-            reraise(ledger, effects, UNQUALIFIED, case["_id"], at=at, text=text, details=details)
-        # else: still open from an earlier failed review: raised once per breach
+        # False when it exists: still open from an earlier failed review (raised once per breach).
+        ledger.open(effects, Deadline(
+            rule=UNQUALIFIED, subject=case["_id"], case_no=case["_id"], opened_at=at, due_at=None,
+            name_zh=rule.name_zh, texts={"raised": text}, severities={"raised": rule.severity},
+            teams=self._teams(case), details=details,
+        ))
 
     # -- the re-check -------------------------------------------------------------------
 
@@ -560,26 +559,3 @@ class TerminationRules:
     def _teams(case: dict[str, Any]) -> list[tuple[datetime, int, str]]:
         return [(t[0], t[1], t[2]) for t in case["teams"]]
 
-
-def reraise(ledger: DeadlineBatch, effects: Effects, rule: str, subject: str, *, at: datetime, text: str,
-            details: dict[str, Any]) -> None:
-    """Raise a resolved alert of a rule without deadline again, as its next cycle.
-
-    The deadline book re-arms only deadlines (`rearm` needs a due); a 终本 review that fails
-    again after one passed is a new breach of `termination.unqualified:<case_no>`, published
-    with event id `alert.raised:<alert_id>:<cycle>` (shared/alerts.py). This uses the batch's
-    internals and belongs in DeadlineBatch (proposed to the foundation's owner).
-    """
-    doc = ledger.get(rule, subject)
-    if doc is None or doc["state"] not in FINISHED or doc.get("due_at") is not None:
-        return
-    moment = ms(at)
-    doc["cycle"] += 1
-    doc["started_at"] = moment
-    doc["state"], doc["fact_at"], doc["resolution"] = "open", None, None
-    doc["texts"] = {**doc.get("texts", {}), "raised": text}
-    doc["details"] = {**doc.get("details", {}), **details}
-    alarm = ledger._new_alarm("raised", moment, moment, doc["cycle"])
-    doc["alarms"].append(alarm)
-    ledger._raise(effects, doc, alarm, moment)
-    ledger._refresh(doc)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.entrust.main import build
-from shared.contract.envelope import COURT_TZ, Event, make_event
+from shared.contract.envelope import Event, make_event
 from shared.runtime.service import ServiceProcess
 from shared.topics import ALERTS, CLOCK, DEADLETTER, ENTRUST_EVENTS
 from tests.conftest import wait_until
@@ -195,6 +195,9 @@ async def test_post_endpoints_write_through_the_outbox_and_the_service_reads_the
         fields = {e["field"]: e for e in bad.json()["errors"]}
         assert {"body.case_no", "body.at", "body.due_on"} <= set(fields)
         assert all(e["message"] and e["message_zh"] for e in fields.values())
+        past = await http.post("/entrusts/outgoing", json={**SENT_BODY, "entrust_id": "E-11", "due_on": "2025-06-01"},
+                               headers=operator)
+        assert past.status_code == 422 and past.json()["errors"][0]["field"] == "body.due_on"
         bad_step = await http.post("/entrusts/E-10/events", json={"type": "entrust.teleported"}, headers=operator)
         assert bad_step.status_code == 422 and bad_step.json()["errors"][0]["field"] == "body.type"
 

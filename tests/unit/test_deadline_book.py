@@ -32,9 +32,10 @@ def notice(case_no: str = CASE, opened: datetime = T0, due: datetime = DUE, warn
 class Driver:
     """Runs steps through the book in batches, committing each batch like the runtime does."""
 
-    def __init__(self, limit: int = 5000, calendar: CourtCalendar | None = None):
+    def __init__(self, limit: int = 5000, calendar: CourtCalendar | None = None, cache: bool = True):
         self.db = FakeDB()
-        self.book = DeadlineBook(self.db, "testsvc", fire_limit=limit, calendar=calendar)
+        self.cache = cache
+        self.book = DeadlineBook(self.db, "testsvc", fire_limit=limit, calendar=calendar, cache=cache)
         self.emitted: list = []
 
     async def batch(self, steps: list[tuple]) -> Effects:
@@ -143,8 +144,9 @@ async def test_fact_before_the_threshold_raises_nothing():
     assert doc["state"] == "resolved" and doc["resolution"]["on_time"] is True
 
 
-async def test_late_fact_resolves_and_records_lateness():
-    d = Driver()
+@pytest.mark.parametrize("cache", [True, False])
+async def test_late_fact_resolves_and_records_lateness(cache):
+    d = Driver(cache=cache)
     await d.batch([("open", notice())])
     await d.batch(hourly(DUE - timedelta(hours=1), 3))  # due_soon and overdue raised
     # The notice was served before the due, but the record arrives after the overdue alert.
@@ -159,7 +161,8 @@ async def test_late_fact_resolves_and_records_lateness():
     assert f"node.notice.overdue:{CASE}" in doc["resolution"]["late_fact"]["alerts"]
 
 
-async def test_stream_does_not_depend_on_batch_boundaries_or_page_size():
+@pytest.mark.parametrize("cache", [True, False])
+async def test_stream_does_not_depend_on_batch_boundaries_or_page_size(cache):
     steps: list[tuple] = []
     for n in range(1, 40):
         case_no = f"（2025）豫0481执{n}号"
@@ -168,9 +171,9 @@ async def test_stream_does_not_depend_on_batch_boundaries_or_page_size():
         if n % 3 == 0:
             steps.append(("resolve", case_no, "node.notice", WARN + timedelta(hours=7 * n + 5), "送达"))
     ticks = hourly(T0, 24 * 30)
-    one = Driver()
+    one = Driver(cache=cache)
     await one.batch(steps + ticks)
-    small = Driver(limit=4)
+    small = Driver(limit=4, cache=cache)
     await small.batch(steps)
     for i in range(0, len(ticks), 5):
         await small.batch(ticks[i:i + 5])
@@ -180,8 +183,9 @@ async def test_stream_does_not_depend_on_batch_boundaries_or_page_size():
     assert len(one.emitted) == 39 * 2 - 13 * 2 + 13 * 2  # every case warned; 26 overdue; 13 warnings resolved
 
 
-async def test_backlog_is_paged_and_keeps_raised_at():
-    d = Driver(limit=10)
+@pytest.mark.parametrize("cache", [True, False])
+async def test_backlog_is_paged_and_keeps_raised_at(cache):
+    d = Driver(limit=10, cache=cache)
     await d.batch([("open", notice(f"（2025）豫0481执{n}号")) for n in range(1, 26)])
     await d.batch([("tick", DUE + timedelta(days=3))])  # a holiday's worth of ticks in one
     assert len(d.emitted) == 20  # the first page: 10 deadlines, warning and overdue each
@@ -194,12 +198,13 @@ async def test_backlog_is_paged_and_keeps_raised_at():
     assert d.db["clock"].docs["watermark"]["backlog"] is False
 
 
-async def test_replayed_ticks_and_a_restart_raise_nothing_twice():
-    d = Driver()
+@pytest.mark.parametrize("cache", [True, False])
+async def test_replayed_ticks_and_a_restart_raise_nothing_twice(cache):
+    d = Driver(cache=cache)
     await d.batch([("open", notice())] + hourly(WARN, 2))
     first = list(d.emitted)
     # A "restart": a new book over the same database; the same ticks come again, then more.
-    d.book = DeadlineBook(d.db, "testsvc")
+    d.book = DeadlineBook(d.db, "testsvc", cache=cache)
     await d.batch(hourly(WARN, 2))
     await d.batch([("open", notice())])
     assert d.emitted == first
@@ -258,7 +263,7 @@ async def test_team_decided_after_the_raising_tick_is_not_used():
 
 
 async def test_unloaded_deadline_is_a_programming_error():
-    d = Driver()
+    d = Driver(cache=False)  # with the cache every deadline is at hand
     batch = await d.book.load(case_nos=["（2025）豫0481执9号"])
     with pytest.raises(LookupError):
         batch.open(Effects(), notice())
@@ -277,3 +282,39 @@ async def test_calendar_coverage_alert_once():
     alert = d.emitted[0]
     assert alert.data.severity == "critical" and alert.data.case_no is None
     assert (alert.data.raised_at.date() - date(2027, 1, 1)).days >= -60
+
+
+async def test_a_rerun_batch_does_not_leave_its_changes_in_the_cache():
+    """The runtime re-runs a batch whose transaction failed: the first attempt's changes must vanish."""
+    d = Driver()
+    await d.batch([("open", notice())])
+    failed = await d.book.load(event_ids=["tick-1"])
+    failed.clock.observe(WARN)
+    failed.clock.apply()
+    effects = Effects()
+    await failed.fire_due(effects)
+    assert len(effects.emitted) == 1  # ... but this transaction never commits
+    retry = await d.book.load(event_ids=["tick-1"])
+    assert retry.get("node.notice", CASE)["state"] == "open"
+    retry.clock.observe(WARN)
+    retry.clock.apply()
+    effects = Effects()
+    await retry.fire_due(effects)
+    d.db.commit(effects)
+    assert [e.id for _t, e in effects.emitted] == [f"alert.raised:node.notice.due_soon:{CASE}"]
+    following = await d.book.load(event_ids=["tick-2"])  # a new batch: the retry committed
+    assert following.get("node.notice", CASE)["state"] == "warned"
+
+
+async def test_alarm_of_an_old_cycle_keeps_its_own_due_and_details():
+    """A deadline re-armed before the watermark reached its old warning: the old alert says what it was."""
+    d = Driver()
+    new_due = DUE + timedelta(days=30)
+    await d.batch([("open", notice()),
+                   ("rearm", CASE, "node.notice", WARN + timedelta(hours=5), new_due, new_due - timedelta(days=7))])
+    await d.batch(hourly(WARN, 6))
+    old = [e for e in d.emitted if e.type == "alert.raised"]
+    assert [e.id for e in old] == [f"alert.raised:node.notice.due_soon:{CASE}"]
+    assert old[0].data.due_at == DUE and old[0].data.summary.endswith("（应于2025-03-13前）")
+    assert d.emitted[1].id == f"alert.resolved:node.notice.due_soon:{CASE}"
+    assert d.emitted[1].data.resolved_at == WARN + timedelta(hours=5)

@@ -287,6 +287,9 @@ async def test_incoming_reply_warns_at_15_days_then_overdue_at_30_then_resolves(
     assert svc.ids()[-2:] == ["alert.resolved:entrust.incoming_reply.due_soon:E-2",
                               "alert.resolved:entrust.incoming_reply.overdue:E-2"]
     assert svc.state("entrust", "E-2")["state"] == "replied"
+    assert svc.state("entrust", "E-2")["closed_at"] is None        # a reply does not close the matter
+    await svc.run(step("completed", "E-2", at("2025-04-05", "09:00:00")))
+    assert svc.state("entrust", "E-2")["closed_at"] == at("2025-04-05", "09:00:00")
 
 
 @pytest.mark.parametrize("kind", ["replied", "completed", "returned"])
@@ -393,13 +396,14 @@ async def test_impossible_events_are_refused_with_their_reason_and_never_applied
         received("E-5", at("2025-03-10")),
         step("replied", "E-5", at("2025-03-09")),                                     # before the opening
         step("replied", "E-5", at("2025-03-11"), subject="E-6"),                      # subject ≠ entrust_id
+        issued("S-2", at("2025-03-10"), "2025-03-09"),                                # due before issued
     ]
     await svc.run(*cases)
     reasons = {event.id: svc.rejected.get(event.id) for event in cases}
     refused = [e for e in cases if reasons[e.id]]
     assert [e.type for e in refused] == ["entrust.replied", "entrust.returned", "entrust.replied", "entrust.sent",
                                          "supervision.replied", "supervision.replied", "entrust.replied",
-                                         "entrust.replied"]
+                                         "entrust.replied", "supervision.issued"]
     texts = [reasons[e.id] for e in refused]
     assert "unknown entrust E-404" in texts[0] and "不存在" in texts[0]
     assert texts[1].startswith("a second return") and "不能重复退回" in texts[1]
@@ -409,6 +413,7 @@ async def test_impossible_events_are_refused_with_their_reason_and_never_applied
     assert texts[5].startswith("a second reply")
     assert "before entrust E-5 was opened" in texts[6]
     assert "differs from data.entrust_id" in texts[7]
+    assert "due_on 2025-03-09 is before the supervision.issued date 2025-03-10" in texts[8]
     assert svc.state("entrust", "E-1")["state"] == "returned" and len(svc.state("entrust", "E-1")["history"]) == 2
     assert svc.state("entrust", "E-3")["direction"] == "incoming"
     assert "E-404" not in svc.db["entrusts"].docs

@@ -16,10 +16,10 @@ import yaml
 from services.funds.handlers import FundsHandler
 from services.funds.policy import PolicyError, load_policy, parse_policy
 from services.funds.rules import FundsRules, account_view, fingerprint, new_ledger
-from services.funds.store import LEDGERS, PAYOUTS, RECEIPTS, TOTALS, FundsStore
+from services.funds.store import LEDGERS, RECEIPTS, TOTALS, FundsStore
 from shared.calendar import default_calendar
 from shared.config import PROJECT_ROOT, Settings
-from shared.contract.envelope import COURT_TZ, Event, make_event
+from shared.contract.envelope import Event, make_event
 from shared.deadline_book import DeadlineBook
 from shared.runtime.effects import Effects
 from tests.unit.event_examples import ORG_USCC, with_check_digit

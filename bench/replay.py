@@ -1,0 +1,309 @@
+"""Bench suite `replay`: the county year (≈ 3,000 cases, ≈ 56,000 events, hourly ticks)
+replayed into the whole stack, each service in its own process as `make up` runs it.
+
+    python -m bench replay            # with the other suites' stack and raw baseline
+    python -m bench.replay [--quick] [--cases N] [--no-profile] [--skip-paced]
+                                      # alone: writes bench/results/replay.md
+
+Phases, each on fresh topics and databases (tools/replay.py drives them):
+1. free-running: every event published in time order as fast as the producer goes;
+   throughput = events of the year / seconds until the service's consumer group
+   has committed all of it (triage and nodewatch run side by side, as in production);
+2. paced (the deterministic replay of tests/integration/test_replay.py): each window
+   of events drained before its tick, each tick run before the next window; wall
+   time, and alert latency from a tick published to its alert on ecc.alerts;
+3. profile: a free-running replay of the first events with triage and nodewatch
+   under pyinstrument; the top of each call tree goes into the report.
+Every service found as services/<name>/__main__.py runs (the ticker does not: the
+replay is the clock). Memory is each process's peak RSS; MongoDB documents per
+open case count every document of the service's database after the paced replay
+(inbox, outbox and audit apart) over the cases open at the end of the year.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Context, Probe, Row, Suite, SuiteReport, fmt_mib, fmt_ms, fmt_rate, log, markdown_table, percentiles,
+)
+from shared.config import PROJECT_ROOT, Settings
+
+WATCHED = ("triage", "nodewatch")  # upstream first: nodewatch reads triage's decisions
+PROFILE_EVENTS = 15_000
+RUNTIME_COLLECTIONS = ("inbox", "outbox", "audit")
+
+
+def stack_services() -> list[str]:
+    """Every service `make up` would start, except the ticker (the replay publishes the clock)."""
+    return sorted(p.parent.name for p in (PROJECT_ROOT / "services").glob("*/__main__.py")
+                  if p.parent.name != "ticker")
+
+
+@dataclass
+class Running:
+    name: str
+    proc: Any
+    port: int
+    ready: bool = False
+    note: str = ""
+
+
+@dataclass
+class Phase:
+    name: str
+    settings: Settings
+    running: list[Running] = field(default_factory=list)
+    probe: Probe | None = None
+
+
+async def _wait_ready(running: Running, timeout: float) -> None:
+    import httpx
+
+    from tools.stack import log_tail
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if not running.proc.running():
+                running.note = "exited at start-up: " + log_tail(running.proc.log_path, 3).strip().splitlines()[-1]
+                return
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"http://127.0.0.1:{running.port}/readyz")).status_code == 200:
+                    running.ready = True
+                    return
+            await asyncio.sleep(0.2)
+    running.note = f"not ready after {timeout:.0f} s"
+
+
+@contextlib.asynccontextmanager
+async def whole_stack(ctx: Context, phase_name: str, *, profile: tuple[str, ...] = ()):
+    """Fresh topics and databases, every service as a subprocess; yields the Phase once they are up."""
+    from tools import stack as tools_stack
+
+    settings = ctx.stack.settings(f"replay{phase_name}", partitions=6)
+    await ctx.stack.create_topics(settings)
+    secret = secrets.token_urlsafe(48)
+    phase = Phase(phase_name, settings)
+    workdir = ctx.stack.workdir / f"replay-{phase_name}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in stack_services():
+        port = tools_stack.free_port()
+        env = ctx.stack.env(settings, **{f"ECC_{name.upper()}_PORT": str(port)}, ECC_JWT_ALG="HS256",
+                            ECC_JWT_SECRET=secret, ECC_LOG_LEVEL="WARNING", ECC_FETCH_MAX_WAIT_MS="5")
+        env.pop("ECC_JWT_SECRET_FILE", None)
+        argv = [sys.executable, "-m", f"services.{name}"]
+        if name in profile:
+            argv = [sys.executable, "-m", "pyinstrument", "--renderer", "text", "--outfile",
+                    str(workdir / f"{name}.profile.txt"), "-m", f"services.{name}"]
+        proc = tools_stack.spawn(name, argv, workdir / f"{name}.log", env=env, cwd=PROJECT_ROOT, port=port)
+        phase.running.append(Running(name, proc, port))
+    try:
+        await asyncio.gather(*(_wait_ready(r, 90.0) for r in phase.running))
+        missing = [r for r in phase.running if r.name in WATCHED and not r.ready]
+        if missing:
+            raise RuntimeError("; ".join(f"{r.name} {r.note}" for r in missing))
+        pids: dict[str, int | None] = {r.name: r.proc.pid for r in phase.running if r.ready}
+        pids |= {"database": ctx.stack.mongo_pid, "broker": ctx.stack.broker_pid, "driver": None}
+        async with Probe(pids, interval=0.5) as probe:
+            phase.probe = probe
+            yield phase
+    finally:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: tools_stack.stop_many([r.proc for r in phase.running], 30.0))
+
+
+async def _watched(settings: Settings) -> list:
+    """The consumer groups of triage and nodewatch, read from their own wiring (build())."""
+    import importlib
+
+    from shared.runtime.service import ServiceProcess
+    from tools.replay import Watched
+
+    # build() wires the HTTP app too, whose security settings want a token secret: any will do here.
+    os.environ.setdefault("ECC_JWT_ALG", "HS256")
+    os.environ.setdefault("ECC_JWT_SECRET", secrets.token_hex(32))
+    out = []
+    for name in WATCHED:
+        process = ServiceProcess(name, settings)
+        importlib.import_module(f"services.{name}.main").build(process)
+        out += [Watched(name, rt.group_id, tuple(sorted(rt.topics))) for rt in process.consumers]
+        await process.client.close()
+    return out
+
+
+async def _db_documents(settings: Settings, name: str) -> tuple[int, int]:
+    """(documents of the service's own state, documents of inbox/outbox/audit) in its database."""
+    from pymongo import AsyncMongoClient
+
+    client = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+    try:
+        db = client[settings.database(name)]
+        state = runtime = 0
+        for collection in await db.list_collection_names():
+            count = await db[collection].count_documents({})
+            if collection in RUNTIME_COLLECTIONS:
+                runtime += count
+            else:
+                state += count
+        return state, runtime
+    finally:
+        await client.close()
+
+
+def _profile_summary(path: Path, lines: int = 45) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"(no profile written at {path})"
+    body = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    return "\n".join(body[:lines])
+
+
+async def run(ctx: Context) -> SuiteReport:
+    from shared.topics import ALERTS, TRIAGE_DECISIONS
+    from tools.replay import Replayer, alert_latencies, read_stream
+    from tools.workload import generate_year
+
+    cases = int(ctx.options.get("replay_cases") or (300 if ctx.quick else 3000))
+    profile = not ctx.options.get("replay_no_profile", False)
+    skip_paced = bool(ctx.options.get("replay_skip_paced", False))
+    events = generate_year(2025, cases)
+    open_cases = sum(e.type == "case.filed" for e in events) - sum(e.type == "case.closed" for e in events)
+    log(f"replay: {cases:,} cases, {len(events):,} events, {open_cases:,} open at year end")
+    report = SuiteReport(title=f"County-year replay into the whole stack ({cases:,} cases, {len(events):,} events)")
+    raw: dict[str, Any] = {"cases": cases, "events": len(events), "open_cases_at_year_end": open_cases,
+                           "services": stack_services()}
+
+    # 1. free-running throughput
+    async with whole_stack(ctx, "free") as phase:
+        async with Replayer(phase.settings, await _watched(phase.settings), linger_ms=20,
+                            barrier_timeout=1800) as replayer:
+            free = await replayer.replay(events, paced=False,
+                                         progress=lambda n, total: log(f"replay free: {n:,}/{total:,} published"))
+    assert phase.probe is not None
+    raw["free"] = {"seconds": free.seconds, "publish_seconds": free.publish_seconds,
+                   "caught_up_at": free.caught_up_at, "peak_rss": phase.probe.peak_rss,
+                   "cpu_share": phase.probe.cpu_share}
+    for name in WATCHED:
+        seconds = free.caught_up_at.get(name, free.seconds)
+        report.rows.append(Row(
+            what=f"{name}: free-running replay, whole stack", figure=fmt_rate(len(events) / seconds, " events/s"),
+            rss=fmt_mib(phase.probe.peak_rss.get(name)), rate=len(events) / seconds, versus="consume",
+            note=f"all {len(events):,} events committed {seconds:.0f} s after the first was published "
+                 f"(publishing took {free.publish_seconds:.0f} s)"))
+    report.notes.append(f"free-running phase: {phase.probe.cpu_note()} (wall {phase.probe.wall:.0f} s)")
+
+    # 2. paced, deterministic replay: wall time and tick → alert latency
+    if not skip_paced:
+        async with whole_stack(ctx, "paced") as phase:
+            async with Replayer(phase.settings, await _watched(phase.settings), barrier_timeout=600) as replayer:
+                paced = await replayer.replay(
+                    events, paced=True,
+                    progress=lambda n, total: log(f"replay paced: {n:,}/{total:,} published"))
+            alerts = await read_stream(phase.settings, ALERTS)
+            decisions = await read_stream(phase.settings, TRIAGE_DECISIONS)
+            documents = {name: await _db_documents(phase.settings, name) for name in WATCHED}
+        assert phase.probe is not None
+        latencies = alert_latencies(paced, alerts)
+        pct = percentiles(latencies) if latencies else {50: float("nan"), 99: float("nan")}
+        raw["paced"] = {"seconds": paced.seconds, "segments": paced.segments, "barrier_seconds": paced.barrier_seconds,
+                        "publish_seconds": paced.publish_seconds, "alerts": len(alerts), "decisions": len(decisions),
+                        "alert_latency_p50": pct[50], "alert_latency_p99": pct[99], "latencies_n": len(latencies),
+                        "documents": documents, "peak_rss": phase.probe.peak_rss, "cpu_share": phase.probe.cpu_share}
+        target = "within" if paced.seconds < 120 else "over"
+        report.rows.append(Row(
+            what="county year, paced (deterministic) replay, whole stack", figure=f"{paced.seconds:.0f} s",
+            rate=len(events) / paced.seconds, versus="consume",
+            note=f"{target} the 120 s target; {paced.segments:,} barriers (window → tick → window), "
+                 f"{len(decisions):,} decisions, {len(alerts):,} alert events"))
+        report.rows.append(Row(
+            what="alert latency: tick published → alert on ecc.alerts (paced)",
+            figure=f"{len(latencies):,} alerts", latency=f"{fmt_ms(pct[50])} / {fmt_ms(pct[99])}", versus=""))
+        for name in WATCHED:
+            state, runtime = documents[name]
+            report.rows.append(Row(
+                what=f"{name}: MongoDB documents per open case", figure=f"{state / max(open_cases, 1):.1f}",
+                rss=fmt_mib(phase.probe.peak_rss.get(name)), versus="",
+                note=f"{state:,} state documents for {open_cases:,} open cases (and "
+                     f"{runtime:,} inbox/outbox/audit documents: {runtime / max(open_cases, 1):.1f} per open case)"))
+        report.notes.append(f"paced phase: {phase.probe.cpu_note()} (wall {phase.probe.wall:.0f} s)")
+        rss_rows = [[name, fmt_mib(phase.probe.peak_rss.get(name))] for name in sorted(phase.probe.peak_rss)]
+        report.details += "\n## Peak RSS per process (paced phase)\n\n" + markdown_table(["process", "peak RSS"],
+                                                                                          rss_rows, "lr") + "\n"
+
+    # 3. where the time goes
+    if profile:
+        head = events[:PROFILE_EVENTS]
+        async with whole_stack(ctx, "profile", profile=WATCHED) as phase:
+            async with Replayer(phase.settings, await _watched(phase.settings), linger_ms=20,
+                                barrier_timeout=1800) as replayer:
+                profiled = await replayer.replay(head, paced=False)
+        workdir = ctx.stack.workdir / "replay-profile"
+        raw["profile"] = {"events": len(head), "seconds": profiled.seconds}
+        report.details += (f"\n## Where the time goes (pyinstrument, free-running replay of the first "
+                           f"{len(head):,} events, {profiled.seconds:.0f} s)\n")
+        for name in WATCHED:
+            report.details += f"\n### {name}\n\n```\n{_profile_summary(workdir / f'{name}.profile.txt')}\n```\n"
+    report.raw = raw
+    return report
+
+
+SUITE = Suite(name="replay", title="County-year replay (triage, nodewatch, whole stack)", run=run)
+
+
+# ---------------------------------------------------------------- standalone: python -m bench.replay
+
+async def _main(args: argparse.Namespace) -> int:
+    import shlex
+
+    from bench.__main__ import quiet_logging
+    from bench.common import private_stack, raw_baseline, render_report
+
+    quiet_logging()
+    command = "python -m bench.replay " + shlex.join(sys.argv[1:])
+    async with private_stack(keep_workdir=args.keep_workdir) as stack:
+        log(f"private stack: broker {stack.bootstrap}, work dir {stack.workdir}")
+        baseline = await raw_baseline(stack.bootstrap, args.baseline_n)
+        started, t0 = datetime.now().astimezone(), time.perf_counter()
+        ctx = Context(stack=stack, baseline=baseline, quick=args.quick,
+                      options={"replay_cases": args.cases, "replay_no_profile": args.no_profile,
+                               "replay_skip_paced": args.skip_paced})
+        report = await run(ctx)
+        text = render_report(SUITE, report, baseline, command=command, started=started,
+                             seconds=time.perf_counter() - t0)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    import json
+    out.with_suffix(".json").write_text(json.dumps({"command": command, **report.raw}, indent=1,
+                                                   ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    print(text)
+    log(f"written to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="300 cases instead of 3,000")
+    parser.add_argument("--cases", type=int, default=None)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--skip-paced", action="store_true")
+    parser.add_argument("--baseline-n", type=int, default=100_000)
+    parser.add_argument("--keep-workdir", action="store_true")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "replay.md"))
+    args = parser.parse_args(argv)
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
