@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake.domain import Outcome, Submission, event_submission, filing_submission
-from services.intake.store import Accepted, IntakeStore
+from services.intake.store import Accepted, GroupCommit, IntakeStore
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.events import EVENT_DATA_MODELS
 from shared.contract.types import EventTime
@@ -66,9 +66,10 @@ def _conflict(accepted: Accepted) -> ApiError:
 
 def build_router(store: IntakeStore) -> APIRouter:
     router = APIRouter(tags=["intake"])
+    commits = GroupCommit(store)
 
     async def accept_one(submission: Submission) -> Accepted:
-        (accepted,) = await store.accept([submission])
+        accepted = await commits.submit(submission)
         SUBMISSIONS.labels(submission.event.type, accepted.outcome.value).inc()
         log.info("submission", case_no=submission.case_no, event_id=accepted.event_id,
                  type=submission.event.type, outcome=accepted.outcome.value)

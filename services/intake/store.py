@@ -6,13 +6,14 @@ entries: a 2xx answer means the event is durable and will reach the topic.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from services.intake.domain import Outcome, Submission, decide
 from services.intake.handlers import TEAMS
@@ -43,13 +44,18 @@ class IntakeStore:
 
     async def accept(self, submissions: list[Submission]) -> list[Accepted]:
         """Decide and store a batch; a race with a concurrent writer is decided again."""
-        for _attempt in range(5):
+        for attempt in range(5):
             try:
                 return await self._accept_once(submissions)
             except (DuplicateKeyError, BulkWriteError) as exc:
                 if isinstance(exc, BulkWriteError) and not all(
                         e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
                     raise
+            except OperationFailure as exc:
+                # A write conflict with a concurrent transaction: MongoDB says retry the whole transaction.
+                if not exc.has_error_label("TransientTransactionError"):
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
         return await self._accept_once(submissions)
 
     async def _accept_once(self, submissions: list[Submission]) -> list[Accepted]:
@@ -116,3 +122,43 @@ class IntakeStore:
             "received_at": doc["received_at"].isoformat(),
             "events": [{"id": e["_id"], "type": e["type"], "time": e["time"], "data": e["data"]} for e in events],
         }
+
+
+class GroupCommit:
+    """Batch-first for HTTP: requests that arrive while a transaction is in flight share the next one.
+
+    One request alone is written at once (no added wait); under load, every transaction carries
+    all the submissions that queued up meanwhile (up to `max_batch`), so the database sees one
+    transaction per burst instead of one per request.
+    """
+
+    def __init__(self, store: IntakeStore, max_batch: int = 500):
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: list[tuple[Submission, asyncio.Future[Accepted]]] = []
+        self._draining = False
+
+    async def submit(self, submission: Submission) -> Accepted:
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._queue.append((submission, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+                try:
+                    results = await self.store.accept([submission for submission, _ in batch])
+                except Exception as exc:  # every waiter gets the error (a 503 for a database outage)
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._draining = False
