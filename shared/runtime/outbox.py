@@ -107,8 +107,11 @@ class Outbox:
                 # Some may have gone out: they will go again (same ids, consumers dedupe).
                 self._backlog = True
                 raise
-            await self._collection.update_many(
-                {"_id": {"$in": [e.entry_id for e in entries]}}, {"$set": {"sent_at": datetime.now(UTC)}},
+            # One round trip of point updates by _id. update_many over an `$in` of thousands of ids
+            # was measured superlinear on SecantusDB (bench/results/*entrust_sentiment*: 60 → 463 events/s).
+            sent_at = datetime.now(UTC)
+            await self._collection.bulk_write(
+                [UpdateOne({"_id": e.entry_id}, {"$set": {"sent_at": sent_at}}) for e in entries], ordered=False,
             )
             for e in entries:
                 self._pending.pop(e.entry_id, None)
