@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import sys
@@ -124,8 +125,6 @@ async def whole_stack(ctx: Context, phase_name: str, *, profile: tuple[str, ...]
 
 async def _watched(settings: Settings) -> list:
     """The consumer groups of triage and nodewatch, read from their own wiring (build())."""
-    import importlib
-
     from shared.runtime.service import ServiceProcess
     from tools.replay import Watched
 
@@ -135,7 +134,7 @@ async def _watched(settings: Settings) -> list:
     out = []
     for name in WATCHED:
         process = ServiceProcess(name, settings)
-        importlib.import_module(f"services.{name}.main").build(process)
+        __import__(f"services.{name}.main", fromlist=["build"]).build(process)
         out += [Watched(name, rt.group_id, tuple(sorted(rt.topics))) for rt in process.consumers]
         await process.client.close()
     return out
@@ -176,11 +175,18 @@ async def run(ctx: Context) -> SuiteReport:
 
     cases = int(ctx.options.get("replay_cases") or (300 if ctx.quick else 3000))
     profile = not ctx.options.get("replay_no_profile", False)
+    if profile and importlib.util.find_spec("pyinstrument") is None:
+        profile = False
+        report_note = "profile skipped: pyinstrument is not installed (pip install pyinstrument)"
+    else:
+        report_note = ""
     skip_paced = bool(ctx.options.get("replay_skip_paced", False))
     events = generate_year(2025, cases)
     open_cases = sum(e.type == "case.filed" for e in events) - sum(e.type == "case.closed" for e in events)
     log(f"replay: {cases:,} cases, {len(events):,} events, {open_cases:,} open at year end")
     report = SuiteReport(title=f"County-year replay into the whole stack ({cases:,} cases, {len(events):,} events)")
+    if report_note:
+        report.notes.append(report_note)
     raw: dict[str, Any] = {"cases": cases, "events": len(events), "open_cases_at_year_end": open_cases,
                            "services": stack_services()}
 
@@ -219,13 +225,15 @@ async def run(ctx: Context) -> SuiteReport:
         raw["paced"] = {"seconds": paced.seconds, "segments": paced.segments, "barrier_seconds": paced.barrier_seconds,
                         "publish_seconds": paced.publish_seconds, "alerts": len(alerts), "decisions": len(decisions),
                         "alert_latency_p50": pct[50], "alert_latency_p99": pct[99], "latencies_n": len(latencies),
-                        "documents": documents, "peak_rss": phase.probe.peak_rss, "cpu_share": phase.probe.cpu_share}
+                        "documents": documents, "peak_rss": phase.probe.peak_rss, "cpu_share": phase.probe.cpu_share,
+                        "nudges": paced.nudges}
         target = "within" if paced.seconds < 120 else "over"
         report.rows.append(Row(
             what="county year, paced (deterministic) replay, whole stack", figure=f"{paced.seconds:.0f} s",
             rate=len(events) / paced.seconds, versus="consume",
             note=f"{target} the 120 s target; {paced.segments:,} barriers (window → tick → window), "
-                 f"{len(decisions):,} decisions, {len(alerts):,} alert events"))
+                 f"{len(decisions):,} decisions, {len(alerts):,} alert events"
+                 + (f"; {paced.nudges} stall nudges (see tools/replay.py)" if paced.nudges else "")))
         report.rows.append(Row(
             what="alert latency: tick published → alert on ecc.alerts (paced)",
             figure=f"{len(latencies):,} alerts", latency=f"{fmt_ms(pct[50])} / {fmt_ms(pct[99])}", versus=""))
@@ -273,7 +281,12 @@ async def _main(args: argparse.Namespace) -> int:
     command = "python -m bench.replay " + shlex.join(sys.argv[1:])
     async with private_stack(keep_workdir=args.keep_workdir) as stack:
         log(f"private stack: broker {stack.bootstrap}, work dir {stack.workdir}")
-        baseline = await raw_baseline(stack.bootstrap, args.baseline_n)
+        loadavg = os.getloadavg()
+        async with Probe({"bench": None, "broker": stack.broker_pid}) as probe:
+            baseline = await raw_baseline(stack.bootstrap, args.baseline_n)
+        baseline["cpu"] = dict(probe.cpu_share)
+        baseline["others_cores"] = probe.cpu_share.get("others", 0.0)
+        baseline["loadavg_before"] = loadavg
         started, t0 = datetime.now().astimezone(), time.perf_counter()
         ctx = Context(stack=stack, baseline=baseline, quick=args.quick,
                       options={"replay_cases": args.cases, "replay_no_profile": args.no_profile,

@@ -207,15 +207,9 @@ def expand(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def compact(doc: dict[str, Any]) -> dict[str, Any]:
-    """What is stored: fields at their default are left out (SecantusDB writes small documents faster).
-
-    next_fire_at stays even when null: the non-cache path queries its index.
-    """
-    out = {k: v for k, v in doc.items()
-           if k == "next_fire_at" or not (k in _DOC_DEFAULTS and v == _DOC_DEFAULTS[k] and k != "v")}
-    out["alarms"] = [{k: v for k, v in a.items() if not (k in _ALARM_DEFAULTS and v == _ALARM_DEFAULTS[k])}
-                     for a in doc["alarms"]]
-    return out
+    """What is stored: every document field, but alarm fields that are null are left out
+    (SecantusDB writes small documents faster). Readers of stored alarms use .get() or `expand`."""
+    return {**doc, "alarms": [{k: v for k, v in a.items() if v is not None} for a in doc["alarms"]]}
 
 
 class DocumentCache:
@@ -235,29 +229,44 @@ class DocumentCache:
         self.transform = transform
         self.index: dict[Any, set[Any]] = {}
         self._staged: dict[Any, dict[str, Any]] = {}
-        self._staged_ids: frozenset[str] = frozenset()
+        self._staged_ids: frozenset[str] | None = frozenset()
+        self.stale: set[Any] = set()
         self.warm_done = False
 
     async def warm(self, collection: Any, query: dict[str, Any] | None = None) -> int:
         self.docs.clear()
         self.index.clear()
-        self._staged, self._staged_ids = {}, frozenset()
+        self._staged, self._staged_ids, self.stale = {}, frozenset(), set()
         async for doc in collection.find(query or {}):
             self._put(self.transform(doc) if self.transform else doc)
         self.warm_done = True
         return len(self.docs)
 
     def begin(self, event_ids: Iterable[str] | None) -> None:
-        ids = frozenset(event_ids or ())
-        if self._staged:
-            if not (ids & self._staged_ids):
-                for doc in self._staged.values():
-                    self._put(doc)
+        """Start a batch: promote the previous batch's changes, or drop them if this is its re-run.
+
+        Without event ids (a caller that does not pass them) nobody can tell, so the
+        previous batch's documents are dropped and re-read from MongoDB (`refresh`).
+        """
+        if event_ids is None or self._staged_ids is None:
+            for key in self._staged:
+                self._remove(key)
+                self.stale.add(key)
+        elif self._staged and not (frozenset(event_ids) & self._staged_ids):
+            for doc in self._staged.values():
+                self._put(doc)
         self._staged, self._staged_ids = {}, frozenset()
+
+    async def refresh(self, collection: Any) -> None:
+        """Re-read documents whose last change may not have been committed."""
+        stale, self.stale = sorted(self.stale), set()
+        for start in range(0, len(stale), 50):  # short $in lists: SecantusDB is slow on long ones
+            async for doc in collection.find({"_id": {"$in": stale[start:start + 50]}}):
+                self._put(self.transform(doc) if self.transform else doc)
 
     def stage(self, docs: dict[Any, dict[str, Any]], event_ids: Iterable[str] | None) -> None:
         self._staged = dict(docs)
-        self._staged_ids = frozenset(event_ids or ())
+        self._staged_ids = None if event_ids is None else frozenset(event_ids)
 
     def get(self, key: Any) -> dict[str, Any] | None:
         return self.docs.get(key)
@@ -269,6 +278,11 @@ class DocumentCache:
         self.docs[doc["_id"]] = doc
         if self.index_field and doc.get(self.index_field) is not None:
             self.index.setdefault(doc[self.index_field], set()).add(doc["_id"])
+
+    def _remove(self, key: Any) -> None:
+        doc = self.docs.pop(key, None)
+        if doc is not None and self.index_field and doc.get(self.index_field) is not None:
+            self.index.get(doc[self.index_field], set()).discard(key)
 
 
 def _copy_deadline(doc: dict[str, Any]) -> dict[str, Any]:
@@ -407,7 +421,8 @@ class DeadlineBook:
                    event_ids: Iterable[str] | None = None) -> "DeadlineBatch":
         """The batch's state: every deadline of `case_nos` plus the documents `keys`.
 
-        Pass the batch's event ids (cache mode: they tell a new batch from a re-run one).
+        Pass the batch's event ids (cache mode: they tell a new batch from a re-run one; without
+        them the previous batch's documents are re-read from MongoDB, which is correct but slower).
         Without the cache: one query for the deadlines (in chunks: see the class docstring), one for the clock.
         """
         case_nos, keys = sorted(set(case_nos)), sorted(set(keys))
@@ -416,6 +431,9 @@ class DeadlineBook:
                 await self.warm()
             self.cache.begin(event_ids)
             self._clock_cache.begin(event_ids)
+            if self.cache.stale or self._clock_cache.stale:
+                await self.cache.refresh(self.deadlines)
+                await self._clock_cache.refresh(self.db[self.clock_name])
             return DeadlineBatch(self, [], self._clock_cache.get(CLOCK_ID), case_nos=case_nos, keys=keys,
                                  cache=self.cache, event_ids=event_ids)
         docs: list[dict[str, Any]] = []
@@ -566,7 +584,7 @@ class DeadlineBatch:
         doc: dict[str, Any] = {
             "_id": key, "v": 0, "rule": deadline.rule, "subject": deadline.subject,
             "case_no": deadline.case_no, "ref": deadline.ref, "name_zh": deadline.name_zh,
-            "texts": dict(deadline.texts), "severities": dict(deadline.severities),
+            "texts": dict(deadline.texts), "severities": {**DEFAULT_SEVERITY, **deadline.severities},
             "details": dict(deadline.details),
             "teams": sorted(([ms(t[0]), 0 if len(t) == 2 else t[1], t[-1]] for t in deadline.teams),
                             key=lambda t: (t[0], t[1])),

@@ -27,10 +27,15 @@ topic), then publishes the next segment. So:
 Within a window the order across cases is still free: services must not depend
 on it (triage counts open cases as of the watermark for that reason).
 
-"Every message" includes what other watched services publish: nodewatch reads
-triage's decisions, so a barrier confirms triage first (its offsets are committed
-only after its decisions are on the topic), then reads the decisions topic's end
-and waits for nodewatch to commit up to it. Pass the groups upstream first.
+The driver waits only for what it published. A service that also reads another
+service's output (nodewatch reads triage's decisions) must align that input itself
+(nodewatch's gate holds a tick while a decisions partition has unread messages).
+After the run, read the outputs with `read_stream`, which waits for them to go quiet.
+
+Tansu 0.6 answers ListOffsets(latest) with the base offset of the last record
+batch + 1, not the end of the log (a batch of 10 records at offset 0 reports 1),
+so nothing here uses `end_offsets`: the driver takes ends from its own
+acknowledgements and readers from the fetch high watermark.
 
 A year of hourly ticks has ≈ 2,600 windows with events, so ≈ 5,200 barriers;
 each costs one fetch round trip of every watched consumer plus its transaction.
@@ -47,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -122,6 +128,7 @@ class ReplayRun:
     publish_seconds: float = 0.0     # time spent publishing (and waiting for acks)
     barrier_seconds: float = 0.0     # time spent waiting for the groups
     caught_up_at: dict[str, float] = field(default_factory=dict)  # group name → seconds from start
+    nudges: int = 0  # partitions re-sent their last message after a stall (see Replayer.barrier)
     tick_sent: dict[datetime, float] = field(default_factory=dict)  # tick now → wall time (time.time()) sent
 
     @property
@@ -145,17 +152,17 @@ class Replayer:
     """Publishes events to their topics and waits for consumer groups to commit them."""
 
     def __init__(self, settings: Settings, watched: Sequence[Watched], *, linger_ms: int = 0,
-                 barrier_timeout: float = 120.0):
+                 barrier_timeout: float = 300.0, stall_seconds: float = 30.0):
         self.settings = settings
         self.watched = list(watched)
         self.linger_ms = linger_ms
         self.barrier_timeout = barrier_timeout
+        self.stall_seconds = stall_seconds
         self.producer: AIOKafkaProducer | None = None
         self.probes: dict[str, AIOKafkaConsumer] = {}
         self.published_end: dict[TopicPartition, int] = {}  # offset of the next message, per partition
         self.committed: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
-        self.driver_topics: set[str] = set()  # topics this driver writes; the rest are other services'
-        self.ends: AIOKafkaConsumer | None = None
+        self.last_sent: dict[TopicPartition, tuple[bytes, bytes]] = {}
 
     async def __aenter__(self) -> "Replayer":
         await self.start()
@@ -169,9 +176,6 @@ class Replayer:
             bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=False,
             linger_ms=self.linger_ms, max_batch_size=1 << 20)
         await self.producer.start()
-        self.ends = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
-                                     enable_auto_commit=False)
-        await self.ends.start()
         for watched in self.watched:
             # A consumer that never subscribes: it does not join the group, it only reads its commits.
             probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=watched.group_id,
@@ -183,9 +187,6 @@ class Replayer:
         for probe in self.probes.values():
             await probe.stop()
         self.probes.clear()
-        if self.ends is not None:
-            await self.ends.stop()
-            self.ends = None
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
@@ -199,13 +200,14 @@ class Replayer:
         futures = []
         for event in events:
             topic = self.settings.topic(topic_for_event_type(event.type).suffix)
-            self.driver_topics.add(topic)
             if run is not None and event.type == TICK:
                 run.tick_sent[event.data.now] = time.time()  # type: ignore[attr-defined]
             futures.append(await self.producer.send(topic, event.to_bytes(), key=event.subject.encode()))
-        for meta in await asyncio.gather(*futures):
+        for event, meta in zip(events, await asyncio.gather(*futures)):
             tp = TopicPartition(meta.topic, meta.partition)
-            self.published_end[tp] = max(self.published_end.get(tp, 0), meta.offset + 1)
+            if meta.offset + 1 >= self.published_end.get(tp, 0):
+                self.published_end[tp] = meta.offset + 1
+                self.last_sent[tp] = (event.subject.encode(), event.to_bytes())
         if run is not None:
             run.published += len(events)
             run.by_type.update(e.type for e in events)
@@ -213,29 +215,15 @@ class Replayer:
 
     # ------------------------------------------------------------ waiting
 
-    async def _targets(self, watched: Watched) -> dict[TopicPartition, int]:
-        """Where the group must have committed to: what we published, and the current end of the
-        topics other services write (e.g. triage's decisions that nodewatch reads)."""
-        targets = {tp: end for tp, end in self.published_end.items() if tp.topic in watched.topics}
-        foreign = [t for t in watched.topics if t not in self.driver_topics]
-        if foreign:
-            assert self.ends is not None
-            tps = []
-            for topic in foreign:
-                partitions = self.ends.partitions_for_topic(topic)
-                if partitions is None:
-                    await self.ends.topics()  # refresh metadata once
-                    partitions = self.ends.partitions_for_topic(topic) or set()
-                tps += [TopicPartition(topic, p) for p in sorted(partitions)]
-            if tps:
-                targets.update({tp: end for tp, end in (await self.ends.end_offsets(tps)).items() if end > 0})
-        return targets
+    def _targets(self, watched: Watched) -> dict[TopicPartition, int]:
+        """What the group must have committed: everything this driver published on its topics."""
+        return {tp: end for tp, end in self.published_end.items() if tp.topic in watched.topics}
 
     async def caught_up(self, watched: Watched) -> bool:
-        """Has this group committed every message on its topics (published so far, or there now)?"""
+        """Has this group committed every message this driver published on its topics?"""
         key = watched.name + "/" + watched.group_id
         probe, known = self.probes[key], self.committed[key]
-        targets = await self._targets(watched)
+        targets = self._targets(watched)
         behind = [tp for tp, end in targets.items() if known.get(tp, 0) < end]
         if not behind:
             return True
@@ -246,15 +234,22 @@ class Replayer:
 
     async def barrier(self, watched: Sequence[Watched] | None = None, run: ReplayRun | None = None,
                       t0: float | None = None) -> None:
-        """Wait until every (or these) watched group has committed everything on its topics.
+        """Wait until every (or these) watched group has committed everything published so far.
 
-        Groups are confirmed in the order given, upstream first (triage before nodewatch,
-        which reads triage's decisions): a group is checked only once the ones before it
-        are caught up, so the output they published is already on its topics.
+        Fails when no watched group has committed anything new for `barrier_timeout`
+        seconds (a slow batch is waited for; a stuck service is not).
+
+        A group that makes no progress for `stall_seconds` is nudged: the last message of
+        each partition it is behind on is sent again (same id, so consumers drop it as a
+        duplicate; it only gives the partition a newer message). Seen once in a full
+        replay on a loaded machine: both services stopped 1-2 messages short on five
+        partitions for minutes; the cause (broker or client) is not known.
         """
         started = time.perf_counter()
         waiting = list(watched if watched is not None else self.watched)
         delay = 0.001
+        last_progress = last_nudge = started
+        seen = self._committed_total(waiting)
         while waiting:
             while waiting and await self.caught_up(waiting[0]):
                 done = waiting.pop(0)
@@ -262,24 +257,51 @@ class Replayer:
                     run.caught_up_at[done.name] = time.perf_counter() - t0
             if not waiting:
                 break
-            if time.perf_counter() - started > self.barrier_timeout:
+            now = time.perf_counter()
+            total = self._committed_total(waiting)
+            if total != seen:
+                seen, last_progress, last_nudge = total, now, now
+            if now - last_progress > self.barrier_timeout:
                 lag = {}
                 for w in waiting:
                     key = w.name + "/" + w.group_id
                     lag[w.name] = {f"{tp.topic}[{tp.partition}]": (self.committed[key].get(tp, 0), end)
-                                   for tp, end in (await self._targets(w)).items()}
-                raise TimeoutError(f"replay: groups still behind after {self.barrier_timeout:.0f} s "
-                                   f"(committed, end): {lag}")
+                                   for tp, end in self._targets(w).items()
+                                   if self.committed[key].get(tp, 0) < end}
+                raise TimeoutError(f"replay: no progress for {self.barrier_timeout:.0f} s; behind "
+                                   f"(committed, published): {lag}")
+            if now - last_nudge > self.stall_seconds:
+                await self._nudge(waiting, run)
+                last_nudge = now
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.005)
         if run is not None:
             run.barrier_seconds += time.perf_counter() - started
 
+    def _committed_total(self, watched: Sequence[Watched]) -> int:
+        return sum(sum(self.committed[w.name + "/" + w.group_id].values()) for w in watched)
+
+    async def _nudge(self, waiting: Sequence[Watched], run: ReplayRun | None) -> None:
+        assert self.producer is not None
+        behind: set[TopicPartition] = set()
+        for w in waiting:
+            known = self.committed[w.name + "/" + w.group_id]
+            behind |= {tp for tp, end in self._targets(w).items() if known.get(tp, 0) < end}
+        for tp in sorted(behind):
+            key, value = self.last_sent[tp]
+            meta = await (await self.producer.send(tp.topic, value, key=key, partition=tp.partition))
+            self.published_end[tp] = max(self.published_end[tp], meta.offset + 1)
+        if run is not None:
+            run.nudges += len(behind)
+        names = ", ".join(w.name for w in waiting)
+        print(f"replay: {names} made no progress for {self.stall_seconds:.0f} s, behind on "
+              f"{', '.join(f'{tp.topic}[{tp.partition}]' for tp in sorted(behind))}; sent their last message again",
+              file=sys.stderr, flush=True)
+
     async def replay(self, events: Sequence[Event], *, paced: bool = True,
                      progress: Callable[[int, int], None] | None = None) -> ReplayRun:
         """Publish `events` (time-ordered, as generate_year returns them); see the module docstring."""
         run = ReplayRun(paced=paced)
-        self.driver_topics |= {self.settings.topic(topic_for_event_type(t).suffix) for t in {e.type for e in events}}
         t0 = time.perf_counter()
         if paced:
             parts = segments(events)
@@ -305,11 +327,17 @@ class Replayer:
 
 # ---------------------------------------------------------------- reading the outputs
 
-async def read_stream(settings: Settings, topic: Topic, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Every message on a topic up to its current end: key, partition, offset, timestamp (s), value."""
+async def read_stream(settings: Settings, topic: Topic, *, quiet_seconds: float = 1.0,
+                      timeout: float = 120.0) -> list[dict[str, Any]]:
+    """Every message on a topic: key, partition, offset, timestamp (s), value.
+
+    Reads until every partition is at its fetch high watermark and nothing new has
+    arrived for `quiet_seconds` (services may still be publishing when it starts).
+    """
     name = settings.topic(topic.suffix)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=8 << 20)
+                                auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=8 << 20,
+                                fetch_max_wait_ms=50)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(name)
@@ -320,24 +348,28 @@ async def read_stream(settings: Settings, topic: Topic, timeout: float = 60.0) -
         if not tps:
             return []
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         out: list[dict[str, Any]] = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + timeout
-        while remaining:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{name}: could not read to the end within {timeout:.0f} s")
-            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
-            for tp, records in batch.items():
+        started = last_new = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=100, max_records=10_000)
+            for records in batch.values():
                 for rec in records:
-                    if rec.offset < ends[tp]:
-                        out.append({"key": rec.key.decode() if rec.key else None, "partition": rec.partition,
-                                    "offset": rec.offset, "timestamp": rec.timestamp / 1000.0,
-                                    "value": json.loads(rec.value)})
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-        return out
+                    out.append({"key": rec.key.decode() if rec.key else None, "partition": rec.partition,
+                                "offset": rec.offset, "timestamp": rec.timestamp / 1000.0,
+                                "value": json.loads(rec.value)})
+                if records:
+                    last_new = time.monotonic()
+            at_end = True
+            for tp in tps:
+                highwater = consumer.highwater(tp)
+                if highwater is None or await consumer.position(tp) < highwater:
+                    at_end = False
+            now = time.monotonic()
+            if at_end and now - last_new >= quiet_seconds:
+                return out
+            if now - started > timeout:
+                raise TimeoutError(f"{name}: still not at the end after {timeout:.0f} s ({len(out)} read)")
     finally:
         await consumer.stop()
 

@@ -124,14 +124,23 @@ def build_router(store: EntrustStore, book: DeadlineBook, policy: EntrustPolicy,
     router = APIRouter(tags=["entrust"])
     names = {r.code: r.name_zh for r in policy.rules}
 
-    def judge(state: dict[str, Any] | None, pending: list[Event],
-              event: Event) -> tuple[rules.Refusal | None, str | None]:
+    def fold(state: dict[str, Any] | None, pending: list[Event]) -> dict[str, Any] | None:
         for earlier in pending:  # submitted, not applied yet: judged in the order they were stored
             step = rules.decide(policy, calendar, state, earlier)
             if step.refusal is None:
                 state = step.state
-        step = rules.decide(policy, calendar, state, event)
+        return state
+
+    def judge(state: dict[str, Any] | None, pending: list[Event],
+              event: Event) -> tuple[rules.Refusal | None, str | None]:
+        step = rules.decide(policy, calendar, fold(state, pending), event)
         return step.refusal, (step.state or {}).get("state")
+
+    async def audit_write(request: Request, principal: Principal, entity: str, the_id: str) -> None:
+        """Audit the case of the id as it will be once what was submitted is applied."""
+        folded = fold(*await store.pending(entity, the_id))
+        if folded is not None and folded.get("case_no"):
+            await audit_case_access(request, principal, folded["case_no"], "write")
 
     async def submit(entity: str, event: Event, time_given: bool) -> JSONResponse:
         result: Submitted = await store.submit(entity, event, fingerprint(event, time_given), judge)
@@ -186,9 +195,7 @@ def build_router(store: EntrustStore, book: DeadlineBook, policy: EntrustPolicy,
         data = _validated(body.type, raw, ("entrust_id",))
         event = make_event(type=body.type, subject=data.entrust_id, time=at, data=data, source=SOURCE,
                            id=body.id or f"entrust:{uuid.uuid4()}")
-        current = await store.entrust(data.entrust_id)
-        if current is not None:
-            await audit_case_access(request, principal, current["case_no"], "write")
+        await audit_write(request, principal, "entrust", data.entrust_id)
         return await submit("entrust", event, body.at is not None)
 
     @router.get("/entrusts", summary="Entrusted matters, outgoing (委托) or incoming (受托), with state and due dates")
@@ -269,9 +276,7 @@ def build_router(store: EntrustStore, book: DeadlineBook, policy: EntrustPolicy,
                           ("item_id",))
         event = make_event(type="supervision.replied", subject=data.item_id, time=at, data=data, source=SOURCE,
                            id=body.id or f"supervision:{uuid.uuid4()}")
-        current = await store.item(data.item_id)
-        if current is not None and current.get("case_no"):
-            await audit_case_access(request, principal, current["case_no"], "write")
+        await audit_write(request, principal, "supervision", data.item_id)
         return await submit("supervision", event, body.replied_at is not None)
 
     @router.get("/supervision", summary="Supervision items (督办事项) with state and due dates")

@@ -44,7 +44,7 @@ class EntrustHandler:
         states = {entity: await self.store.load(entity, subjects) for entity, subjects in ids.items()}
         keys = {key_of(code, subject) for entity, subjects in ids.items()
                 for code in self.policy.codes_for(entity) for subject in subjects}
-        ledger = await self.book.load(keys=keys)
+        ledger = await self.book.load(keys=keys, event_ids=[e.id for e in events])
         changed: dict[str, dict[str, dict]] = {"entrust": {}, "supervision": {}}
         for event in events:
             if event.type == TICK:

@@ -29,6 +29,18 @@ ENTRUSTS = "entrusts"
 SUPERVISION = "supervision"
 SUBMISSIONS = "submissions"
 COLLECTION_OF = {"entrust": ENTRUSTS, "supervision": SUPERVISION}
+# SecantusDB answers a `$in` matching n documents in O(n²) (1,600 ids: 2.4 s; in chunks of 50: 0.3 s);
+# short lists cost MongoDB nothing, so every batch read goes in chunks.
+IN_CHUNK = 50
+
+
+async def find_in(collection, field: str, values, projection: dict | None = None) -> list[dict[str, Any]]:
+    """Documents whose `field` is one of `values`, read in `$in` chunks of IN_CHUNK."""
+    values = sorted(set(values))
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(values), IN_CHUNK):
+        out += await collection.find({field: {"$in": values[start:start + IN_CHUNK]}}, projection).to_list(None)
+    return out
 
 
 @dataclass(frozen=True)
@@ -59,10 +71,7 @@ class EntrustStore:
     # -- the handler's reads and writes ------------------------------------------------
 
     async def load(self, entity: str, ids: set[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        cursor = self.db[COLLECTION_OF[entity]].find({"_id": {"$in": sorted(ids)}})
-        return {doc["_id"]: doc async for doc in cursor}
+        return {doc["_id"]: doc for doc in await find_in(self.db[COLLECTION_OF[entity]], "_id", ids)}
 
     @staticmethod
     def write(effects: Effects, entity: str, states: list[dict[str, Any]]) -> None:
@@ -124,6 +133,13 @@ class EntrustStore:
 
     # -- the API's reads ---------------------------------------------------------------------
 
+    async def pending(self, entity: str, the_id: str) -> tuple[dict[str, Any] | None, list[Event]]:
+        """The stored state of an id and the submissions not applied to it yet (oldest first)."""
+        state = await self.db[COLLECTION_OF[entity]].find_one({"_id": the_id})
+        applied = {h["id"] for h in (state or {}).get("history", [])}
+        cursor = self.db[SUBMISSIONS].find({"subject": the_id, "entity": entity}).sort("seq", ASCENDING)
+        return state, [parse_event(doc["event"]) async for doc in cursor if doc["_id"] not in applied]
+
     async def entrust(self, entrust_id: str) -> dict[str, Any] | None:
         return await self.db[ENTRUSTS].find_one({"_id": entrust_id})
 
@@ -154,6 +170,4 @@ class EntrustStore:
         return await self.db[SUPERVISION].find({"case_no": case_no}).to_list(length=None)
 
     async def deadlines_of(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        if not keys:
-            return {}
-        return {d["_id"]: d async for d in self.book.deadlines.find({"_id": {"$in": keys}})}
+        return {d["_id"]: d for d in await find_in(self.book.deadlines, "_id", keys)}

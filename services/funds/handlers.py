@@ -33,8 +33,9 @@ class FundsHandler:
         self.rules = rules
         self.book = book
         self.store = store
-        # Without a gate every observed tick is applied at the end of its batch (docs/deadlines.md);
-        # a fact read after a tick that already raised its alert then resolves it as a late fact.
+        # The gate holds ticks back while fund/case/triage partitions still hold facts timed before
+        # them (main.py). Without one every observed tick is applied at the end of its batch, and a
+        # fact read after a tick that already raised its alert resolves it as a late fact.
         self.gate = gate
 
     async def handle(self, events: list[Event], effects: Effects) -> None:
@@ -69,7 +70,7 @@ class FundsHandler:
                 continue
             relevant.append(event)
         state = await self.store.load(case_nos, receipt_ids, payout_ids)
-        deadlines = await self.book.load(case_nos=case_nos, keys=keys)
+        deadlines = await self.book.load(case_nos=case_nos, keys=keys, event_ids=[e.id for e in events])
         for event in relevant:
             if event.type == "clock.tick":
                 deadlines.clock.observe(event.data.now)

@@ -40,6 +40,19 @@ TOTALS = "totals"
 SUBMISSIONS = "submissions"
 
 
+# SecantusDB answers a `$in` over many values in time growing faster than linearly (2,000 ids on
+# 20,000 documents: 4.5 s; 50 ids: 0.01 s; measured 2026-11-27), so batch loads go in chunks.
+IN_CHUNK = 50
+
+
+async def find_in(collection: Any, field: str, values: list[Any], chunk: int = IN_CHUNK) -> list[dict[str, Any]]:
+    """Documents whose `field` is one of `values`, in chunked `$in` queries."""
+    docs: list[dict[str, Any]] = []
+    for start in range(0, len(values), chunk):
+        docs += await collection.find({field: {"$in": values[start:start + chunk]}}).to_list(length=None)
+    return docs
+
+
 @dataclass(frozen=True)
 class Submitted:
     event_id: str
@@ -76,17 +89,14 @@ class FundsStore:
     # -- the consumer's batch state ----------------------------------------------------
 
     async def load(self, case_nos: set[str], receipt_ids: set[str], payout_ids: set[str]) -> FundsState:
-        """One query per collection: the ledgers, registry entries and totals a batch touches."""
+        """The ledgers, registry entries and totals a batch touches: one `$in` per collection (chunked)."""
         state = FundsState()
-        if case_nos:
-            async for doc in self.db[LEDGERS].find({"_id": {"$in": sorted(case_nos)}}):
-                state.ledgers[doc["_id"]] = doc
-        if receipt_ids:
-            async for doc in self.db[RECEIPTS].find({"_id": {"$in": sorted(receipt_ids)}}):
-                state.receipts[doc["_id"]] = doc
-        if payout_ids:
-            async for doc in self.db[PAYOUTS].find({"_id": {"$in": sorted(payout_ids)}}):
-                state.payouts[doc["_id"]] = doc
+        for doc in await find_in(self.db[LEDGERS], "_id", sorted(case_nos)):
+            state.ledgers[doc["_id"]] = doc
+        for doc in await find_in(self.db[RECEIPTS], "_id", sorted(receipt_ids)):
+            state.receipts[doc["_id"]] = doc
+        for doc in await find_in(self.db[PAYOUTS], "_id", sorted(payout_ids)):
+            state.payouts[doc["_id"]] = doc
         totals = await self.db[TOTALS].find_one({"_id": TOTALS_ID})
         state.totals = totals or new_totals()
         return state
@@ -128,24 +138,24 @@ class FundsStore:
         total = await self.db[RECEIPTS].count_documents(query)
         cursor = self.db[RECEIPTS].find(query).sort([("received_at", ASCENDING), ("_id", ASCENDING)])
         docs = await cursor.skip(offset).limit(limit).to_list(length=limit)
-        keys = [key_of(CLAIM, d["_id"]) for d in docs]
-        claims = await self.book.deadlines.find({"_id": {"$in": keys}}).to_list(length=None) if keys else []
+        claims = await find_in(self.book.deadlines, "_id", [key_of(CLAIM, d["_id"]) for d in docs])
         return docs, total, claims
 
     async def totals(self) -> dict[str, Any]:
         return await self.db[TOTALS].find_one({"_id": TOTALS_ID}) or new_totals()
 
     async def overdue_pending(self, rules: FundsRules) -> tuple[Decimal, int]:
-        """Σ of the unpaid parts of receipts whose payout is overdue (funds.disbursement.overdue open)."""
-        overdue = await self.book.deadlines.find(
-            {"rule": DISBURSEMENT, "state": "overdue"}, {"case_no": 1, "ref": 1}).to_list(length=None)
-        if not overdue:
+        """Σ of the unpaid parts of receipts whose payout is overdue (an open funds.disbursement.overdue alert)."""
+        alerts = await self.book.alerts.find(
+            {"state": "open", "rule": DISBURSEMENT, "kind": "overdue"}, {"case_no": 1, "details": 1},
+        ).to_list(length=None)
+        if not alerts:
             return Decimal("0.00"), 0
         by_case: dict[str, set[str]] = {}
-        for doc in overdue:
-            by_case.setdefault(doc["case_no"], set()).add(doc["ref"])
+        for alert in alerts:
+            by_case.setdefault(alert["case_no"], set()).add((alert.get("details") or {}).get("receipt_id"))
         total, count = Decimal("0.00"), 0
-        async for ledger in self.db[LEDGERS].find({"_id": {"$in": sorted(by_case)}}):
+        for ledger in await find_in(self.db[LEDGERS], "_id", sorted(by_case)):
             for receipt in rules.view(ledger).receipts:
                 if receipt.receipt_id in by_case[ledger["_id"]] and receipt.uncovered > 0:
                     total += receipt.uncovered

@@ -3,9 +3,12 @@ apply each event with rules.py in consumed order, apply the ticks the gate lets 
 raise what fell due, and put every write and alert into Effects."""
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 from services.nodewatch.alignment import InputGate
-from services.nodewatch.metrics import CASE_EVENTS, CLOCK_HELD_SECONDS, PENDING_CASES
-from services.nodewatch.rules import NodeRules, new_case
+from services.nodewatch.metrics import CASE_EVENTS, CLOCK_HELD_SECONDS, PENDING_CASES, TRIAGE_WAIT_EXPIRED
+from services.nodewatch.rules import NodeRules, new_case, triage_expected_at
 from services.nodewatch.store import NodeStore
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event
@@ -23,11 +26,48 @@ def case_of(event: Event) -> str:
 
 
 class NodeHandler:
-    def __init__(self, rules: NodeRules, book: DeadlineBook, store: NodeStore, gate: InputGate | None = None):
+    def __init__(self, rules: NodeRules, book: DeadlineBook, store: NodeStore, gate: InputGate | None = None,
+                 triage_wait_seconds: float = 30.0):
         self.rules = rules
         self.book = book
         self.store = store
         self.gate = gate
+        self.triage_wait_seconds = triage_wait_seconds
+        self._expecting_since: dict[str, float] = {}  # wall time a decision was first expected (liveness only)
+        self._gave_up: set[str] = set()
+
+    def triage_bound(self, batch_cases: dict[str, dict]) -> datetime | None:
+        """Ticks wait for triage decisions that are due but not read yet (alerts carry the team).
+
+        A decision still missing after triage_wait_seconds of wall time stops holding the clock
+        (triage down, or a case it does not decide): alerts then go out without that team.
+        triage_wait_seconds <= 0 turns the wait off. Wall time decides only *when* ticks apply.
+        """
+        if self.store.cache is None or self.triage_wait_seconds <= 0:
+            return None
+        expected: dict[str, datetime] = {}
+        for case_no, doc in self.store.cache.docs.items():
+            if case_no not in batch_cases and (at := triage_expected_at(doc)) is not None:
+                expected[case_no] = at
+        for case_no, doc in batch_cases.items():
+            if (at := triage_expected_at(doc)) is not None:
+                expected[case_no] = at
+        for case_no in [c for c in self._expecting_since if c not in expected]:
+            del self._expecting_since[case_no]
+            self._gave_up.discard(case_no)
+        now = time.monotonic()
+        bound = None
+        for case_no, at in expected.items():
+            since = self._expecting_since.setdefault(case_no, now)
+            if now - since > self.triage_wait_seconds:
+                if case_no not in self._gave_up:
+                    self._gave_up.add(case_no)
+                    TRIAGE_WAIT_EXPIRED.inc()
+                    log.warning("triage_decision_not_read", case_no=case_no, expected_at=at.isoformat(),
+                                waited_seconds=round(now - since, 1))
+                continue
+            bound = at if bound is None or at < bound else bound
+        return bound
 
     async def handle(self, events: list[Event], effects: Effects) -> None:
         subjects: dict[str, str] = {}
@@ -57,6 +97,9 @@ class NodeHandler:
                 changed[case_no] = case
             CASE_EVENTS.labels(event.type).inc()
         hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
+        waiting_for = self.triage_bound(cases)
+        if waiting_for is not None and (bound is None or waiting_for < bound):
+            bound = waiting_for
         if not hold_all:
             ledger.clock.apply(bound)
         await ledger.fire_due(effects)

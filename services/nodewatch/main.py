@@ -3,6 +3,7 @@ triage decisions and the clock, and the HTTP API."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from services.nodewatch.alignment import GatedConsumerRuntime, InputGate
@@ -29,7 +30,8 @@ def build(process: ServiceProcess, policy: NodePolicy | None = None, calendar: C
     book = DeadlineBook(process.db, NAME, calendar=calendar)
     store = NodeStore(process.db, book)
     gate = InputGate()
-    handler = NodeHandler(NodeRules(policy, calendar), book, store, gate)
+    handler = NodeHandler(NodeRules(policy, calendar), book, store, gate,
+                          triage_wait_seconds=float(os.environ.get("ECC_NODEWATCH_TRIAGE_WAIT_SECONDS") or 30))
     process.on_database_ready(store.ensure_indexes)
     settings = process.settings
     # The shared runtime, plus the per-partition lag the gate needs (see alignment.py).

@@ -14,3 +14,7 @@ PENDING_CASES = Counter(
     "ecc_nodewatch_events_before_filing_total",
     "Case events read before their case.filed, kept and applied when the filing arrives",
 )
+TRIAGE_WAIT_EXPIRED = Counter(
+    "ecc_nodewatch_triage_wait_expired_total",
+    "Expected triage decisions not read within the wait: the clock went on, alerts without that team",
+)

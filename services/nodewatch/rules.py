@@ -41,12 +41,20 @@ CLOSURE_ZH: dict[str, str] = {
     "rejected": "驳回申请", "not_enforced": "不予执行", "withdrawn": "销案",
 }
 PENDING_LIMIT = 1000  # events kept for a case whose filing has not been read; beyond that, the oldest go
+# rules.md §2: triage decides at the first network inquiry result (执保: at the filing). Nodewatch
+# expects that decision for these case types, so an alert raised after it carries its team.
+TRIAGED_TYPES = frozenset({"执", "执恢", "执保"})
 
 
 def new_case(case_no: str) -> dict[str, Any]:
     """The state nodewatch keeps per case (collection `cases`)."""
     return {"_id": case_no, "case_type": None, "filed_at": None, "filed_on": None, "closed": None,
-            "facts": [], "pending": [], "teams": [], "extensions": []}
+            "facts": [], "pending": [], "teams": [], "extensions": [], "triage_expected_at": None}
+
+
+def triage_expected_at(case: dict[str, Any]) -> datetime | None:
+    """When the case's first triage decision is due (rules.md §2), while it has not been read."""
+    return None if case.get("teams") else case.get("triage_expected_at")
 
 
 def local_text(moment: datetime) -> str:
@@ -112,8 +120,18 @@ class NodeRules:
             return True
         if event.type == "case.closed":
             return self._closed(case, event, ledger, effects)
-        # property.inquiry.result, case.closure_proposed, case.resumed: no node rule waits on them.
+        if event.type == "property.inquiry.result":
+            return self._inquiry(case, event)
+        # case.closure_proposed, case.resumed: no node rule waits on them.
         return False
+
+    def _inquiry(self, case: dict[str, Any], event: Event) -> bool:
+        """The first network result is when triage decides: expect its decision from that time."""
+        if event.data.channel != "network" or case["teams"] or case.get("triage_expected_at") is not None \
+                or case["case_type"] not in TRIAGED_TYPES:
+            return False
+        case["triage_expected_at"] = ms(min(event.data.returned_at, event.time))
+        return True
 
     # -- events -------------------------------------------------------------------
 
@@ -123,6 +141,7 @@ class NodeRules:
         ledger.set_team(case["_id"], data.team, data.decided_at, data.revision)
         if any(t[0] == entry[0] and t[1] == entry[1] for t in case["teams"]):
             return False
+        case["triage_expected_at"] = None
         case["teams"].append(entry)
         case["teams"].sort(key=lambda t: (t[0], t[1]))
         return True
@@ -138,6 +157,9 @@ class NodeRules:
         data = event.data
         trigger = ms(filing_trigger(event))
         case.update(case_type=data.case_type, filed_at=trigger, filed_on=data.filed_on.isoformat())
+        if data.case_type == "执保" and not case["teams"] and data.case_type in TRIAGED_TYPES:
+            # triage decides a preservation case at its filing: from the start of the filing day at the latest
+            case["triage_expected_at"] = ms(min(event.time, datetime.combine(data.filed_on, time(0, 0), tzinfo=COURT_TZ)))
         for rule in self.on_filing:
             if case["case_type"] in rule.case_types:
                 self._open(case, rule, case["_id"], None, trigger, ledger, effects,

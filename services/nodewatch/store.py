@@ -44,6 +44,8 @@ class NodeStore:
             if not self.cache.warm_done:
                 await self.cache.warm(self.db[CASES])
             self.cache.begin(event_ids)
+            if self.cache.stale:
+                await self.cache.refresh(self.db[CASES])
             return {c: copy_case(doc) for c in case_nos if (doc := self.cache.get(c)) is not None}
         found: dict[str, dict[str, Any]] = {}
         ordered = sorted(case_nos)

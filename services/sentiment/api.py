@@ -105,10 +105,9 @@ def build_router(store: SentimentStore, book: DeadlineBook, policy: SentimentPol
                  calendar: CourtCalendar) -> APIRouter:
     router = APIRouter(tags=["sentiment"])
 
-    async def judge(state: dict[str, Any] | None, pending: list[Event],
-                    event: Event) -> tuple[rules.Refusal | None, str | None]:
+    async def teams_for(state: dict[str, Any] | None, events: list[Event]) -> rules.CaseTeams:
         case_nos = {(state or {}).get("case_no")}
-        for e in [*pending, event]:
+        for e in events:
             if e.type == "sentiment.registered":
                 case_nos.update(rules.linked_cases(e.data.title, e.data.text, e.data.case_no)[:1])
         docs = {}
@@ -116,12 +115,19 @@ def build_router(store: SentimentStore, book: DeadlineBook, policy: SentimentPol
             doc = await store.case_team(case_no)
             if doc is not None:
                 docs[case_no] = doc
-        teams = rules.CaseTeams(docs)
-        for earlier in pending:
+        return rules.CaseTeams(docs)
+
+    def fold(state: dict[str, Any] | None, pending: list[Event], teams: rules.CaseTeams) -> dict[str, Any] | None:
+        for earlier in pending:  # submitted, not applied yet: judged in the order they were stored
             step = rules.decide(policy, calendar, state, earlier, teams)
             if step.refusal is None:
                 state = step.state
-        step = rules.decide(policy, calendar, state, event, teams)
+        return state
+
+    async def judge(state: dict[str, Any] | None, pending: list[Event],
+                    event: Event) -> tuple[rules.Refusal | None, str | None]:
+        teams = await teams_for(state, [*pending, event])
+        step = rules.decide(policy, calendar, fold(state, pending, teams), event, teams)
         return step.refusal, (step.state or {}).get("state")
 
     async def submit(event: Event, time_given: bool, **extra: Any) -> JSONResponse:
@@ -160,6 +166,15 @@ def build_router(store: SentimentStore, book: DeadlineBook, policy: SentimentPol
             await audit_case_access(request, principal, doc["case_no"], action)  # type: ignore[arg-type]
         return doc
 
+    async def audit_write(request: Request, principal: Principal, item_id: str) -> tuple[dict | None, rules.CaseTeams]:
+        """The item as it will be once what was submitted is applied (its case is audited), and its case teams."""
+        state, pending = await store.pending(item_id)
+        teams = await teams_for(state, pending)
+        folded = fold(state, pending, teams)
+        if folded is not None and folded.get("case_no"):
+            await audit_case_access(request, principal, folded["case_no"], "write")
+        return folded, teams
+
     # -- writes ----------------------------------------------------------------------------------
 
     @router.post("/sentiment/items", status_code=202, response_model=Receipt,
@@ -182,7 +197,7 @@ def build_router(store: SentimentStore, book: DeadlineBook, policy: SentimentPol
                  responses={200: {"model": Receipt}, 404: {}, 409: {}, 422: {}})
     async def approve(item_id: ItemId, body: ApproveRequest, request: Request,
                       principal: Annotated[Principal, Depends(require(Permission.SENTIMENT_APPROVE))]) -> Any:
-        await audit_item(request, principal, item_id, "write")
+        await audit_write(request, principal, item_id)
         event = step_event("sentiment.approved", item_id, body.at, {"by": principal.sub, "note": body.note}, body.id)
         return await submit(event, body.at is not None)
 
@@ -191,11 +206,9 @@ def build_router(store: SentimentStore, book: DeadlineBook, policy: SentimentPol
                  responses={200: {"model": Receipt}, 404: {}, 409: {}, 422: {}})
     async def transfer(item_id: ItemId, body: TransferRequest, request: Request,
                        principal: Annotated[Principal, Depends(require(Permission.SENTIMENT_WRITE))]) -> Any:
-        doc = await audit_item(request, principal, item_id, "write")
-        team = body.to_team
-        if team is None and doc is not None and doc.get("case_no"):
-            known = await store.case_team(doc["case_no"])
-            team = known["team"] if known else None
+        folded, teams = await audit_write(request, principal, item_id)
+        # Default: the linked case's team from triage, written into the event so that it says where it went.
+        team = body.to_team or teams.team((folded or {}).get("case_no"))
         event = step_event("sentiment.transferred", item_id, body.at,
                            {"by": body.by or principal.sub, "to_team": team, "note": body.note}, body.id)
         return await submit(event, body.at is not None, to_team=team)
@@ -205,7 +218,7 @@ def build_router(store: SentimentStore, book: DeadlineBook, policy: SentimentPol
                  responses={200: {"model": Receipt}, 404: {}, 409: {}, 422: {}})
     async def resolve(item_id: ItemId, body: ResolveRequest, request: Request,
                       principal: Annotated[Principal, Depends(require(Permission.SENTIMENT_WRITE))]) -> Any:
-        await audit_item(request, principal, item_id, "write")
+        await audit_write(request, principal, item_id)
         event = step_event("sentiment.resolved", item_id, body.at, {"by": body.by or principal.sub, "note": body.note},
                            body.id)
         return await submit(event, body.at is not None)

@@ -50,7 +50,8 @@ class SentimentHandler:
         team_docs = await self.store.load_teams(case_nos)
         teams = rules.CaseTeams(team_docs)
         ledger = await self.book.load(case_nos=decided,
-                                      keys={key_of(code, i) for i in item_ids for code in self.policy.codes})
+                                      keys={key_of(code, i) for i in item_ids for code in self.policy.codes},
+                                      event_ids=[e.id for e in events])  # the cache tells a re-run batch by them
         changed_items: dict[str, dict] = {}
         changed_teams: dict[str, dict] = {}
         for event in events:

@@ -27,6 +27,18 @@ from shared.topics import SENTIMENT_EVENTS
 ITEMS = "items"
 CASE_TEAMS = "case_teams"
 SUBMISSIONS = "submissions"
+# SecantusDB answers a `$in` matching n documents in O(n²) (1,600 ids: 2.4 s; in chunks of 50: 0.3 s);
+# short lists cost MongoDB nothing, so every batch read goes in chunks.
+IN_CHUNK = 50
+
+
+async def find_in(collection, field: str, values) -> list[dict[str, Any]]:
+    """Documents whose `field` is one of `values`, read in `$in` chunks of IN_CHUNK."""
+    values = sorted(set(values))
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(values), IN_CHUNK):
+        out += await collection.find({field: {"$in": values[start:start + IN_CHUNK]}}).to_list(None)
+    return out
 
 
 @dataclass(frozen=True)
@@ -56,14 +68,10 @@ class SentimentStore:
     # -- the handler's reads and writes ------------------------------------------------------
 
     async def load_items(self, ids: set[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        return {d["_id"]: d async for d in self.db[ITEMS].find({"_id": {"$in": sorted(ids)}})}
+        return {d["_id"]: d for d in await find_in(self.db[ITEMS], "_id", ids)}
 
     async def load_teams(self, case_nos: set[str]) -> dict[str, dict[str, Any]]:
-        if not case_nos:
-            return {}
-        return {d["_id"]: d async for d in self.db[CASE_TEAMS].find({"_id": {"$in": sorted(case_nos)}})}
+        return {d["_id"]: d for d in await find_in(self.db[CASE_TEAMS], "_id", case_nos)}
 
     @staticmethod
     def write(effects: Effects, collection: str, docs: list[dict[str, Any]]) -> None:
@@ -124,6 +132,13 @@ class SentimentStore:
 
     async def item(self, item_id: str) -> dict[str, Any] | None:
         return await self.db[ITEMS].find_one({"_id": item_id})
+
+    async def pending(self, item_id: str) -> tuple[dict[str, Any] | None, list[Event]]:
+        """The stored item and the submissions not applied to it yet (oldest first), outside a transaction."""
+        state = await self.db[ITEMS].find_one({"_id": item_id})
+        applied = {h["id"] for h in (state or {}).get("history", [])}
+        cursor = self.db[SUBMISSIONS].find({"subject": item_id}).sort("seq", ASCENDING)
+        return state, [parse_event(doc["event"]) async for doc in cursor if doc["_id"] not in applied]
 
     async def case_team(self, case_no: str) -> dict[str, Any] | None:
         return await self.db[CASE_TEAMS].find_one({"_id": case_no})

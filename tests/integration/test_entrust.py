@@ -221,6 +221,11 @@ async def test_post_endpoints_write_through_the_outbox_and_the_service_reads_the
             return bool(e10 and e10["state"] == "returned" and s11 and s11["state"] == "replied")
 
         await wait_until(applied, what="the service to read its own events back")
+
+        async def audited() -> bool:  # every write names its case in the audit trail, applied yet or not
+            return await process.db["audit"].count_documents({"case_no": CASE, "action": "write"}) >= 8
+
+        await wait_until(audited, what="the audit entries of the writes")
         body = (await http.get("/entrusts/E-10", headers=operator)).json()
         assert [h["type"] for h in body["history"]] == ["entrust.sent", "entrust.replied", "entrust.returned"]
         assert body["history"][-1]["note"] == "无可执行财产"

@@ -74,6 +74,7 @@ def first_difference(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> str:
             f"different content: {[(i, ids_a[i], ids_b[i]) for i in changed]}")
 
 
+@pytest.mark.timeout(3600)  # two full replays: minutes each (see the figures in bench/results/replay.md)
 @pytest.mark.parametrize("names", SERVICE_SETS, ids=["+".join(s) for s in SERVICE_SETS])
 async def test_a_county_year_replays_to_identical_decisions_and_alerts(settings, year, names):
     first = await replay_once(settings, year, names)

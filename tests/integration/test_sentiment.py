@@ -196,6 +196,11 @@ async def test_post_endpoints_write_through_the_outbox_and_are_judged_in_order(s
             return bool(doc and doc["state"] == "resolved")
 
         await wait_until(applied, what="the service to read its own events back")
+
+        async def audited() -> bool:  # register, approve, transfer, resolve: each names the linked case
+            return await process.db["audit"].count_documents({"case_no": CASE, "action": "write"}) >= 4
+
+        await wait_until(audited, what="the audit entries of the writes")
         body = (await http.get("/sentiment/items/Y-20", headers=operator)).json()
         assert [h["type"] for h in body["history"]] == [
             "sentiment.registered", "sentiment.approved", "sentiment.transferred", "sentiment.resolved"]

@@ -318,3 +318,23 @@ async def test_alarm_of_an_old_cycle_keeps_its_own_due_and_details():
     assert old[0].data.due_at == DUE and old[0].data.summary.endswith("（应于2025-03-13前）")
     assert d.emitted[1].id == f"alert.resolved:node.notice.due_soon:{CASE}"
     assert d.emitted[1].data.resolved_at == WARN + timedelta(hours=5)
+
+
+async def test_without_event_ids_a_failed_batch_is_reread_from_the_database():
+    """Callers that do not pass event ids: the cache cannot tell a re-run, so it re-reads what changed."""
+    d = Driver()
+    await d.batch([("open", notice())])
+    failed = await d.book.load()
+    failed.clock.observe(WARN)
+    failed.clock.apply()
+    await failed.fire_due(Effects())  # never committed
+    retry = await d.book.load()
+    assert retry.get("node.notice", CASE)["state"] == "open"
+    assert retry.clock.now is None
+    retry.clock.observe(WARN)
+    retry.clock.apply()
+    effects = Effects()
+    await retry.fire_due(effects)
+    d.db.commit(effects)
+    after = await d.book.load()
+    assert after.get("node.notice", CASE)["state"] == "warned" and after.clock.now == WARN

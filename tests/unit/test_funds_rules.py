@@ -19,8 +19,8 @@ from services.funds.rules import FundsRules, account_view, fingerprint, new_ledg
 from services.funds.store import LEDGERS, RECEIPTS, TOTALS, FundsStore
 from shared.calendar import default_calendar
 from shared.config import PROJECT_ROOT, Settings
+from shared.deadline_book import DeadlineBook, expand
 from shared.contract.envelope import Event, make_event
-from shared.deadline_book import DeadlineBook
 from shared.runtime.effects import Effects
 from tests.unit.event_examples import ORG_USCC, with_check_digit
 from tests.unit.fakedb import FakeDB
@@ -129,6 +129,10 @@ class Driver:
     def resolved(self) -> dict[str, Event]:
         return {e.data.alert_id: e for e in self.emitted if e.type == "alert.resolved"}
 
+    def deadline(self, key: str) -> dict:
+        """A stored deadline document with every field present (the book stores them compacted)."""
+        return expand(self.db["deadlines"].docs[key])
+
     def ledger(self, case: str = CASE) -> dict:
         return self.db[LEDGERS].docs[case]
 
@@ -199,7 +203,7 @@ async def test_unidentified_deposit_over_qingming_is_overdue_after_april_9():
     alert = raised["funds.unidentified:R1"]
     assert alert.data.severity == "warning" and alert.data.raised_at == thursday and alert.data.case_no is None
     assert alert.data.summary == "收到不明款5000.00元（付款人：舞钢市某建材有限公司，收款编号R1），待认领"
-    claim = d.db["deadlines"].docs["funds.claim:R1"]
+    claim = d.deadline("funds.claim:R1")
     assert claim["due_at"] == end("2025-04-09") and claim["warn_at"] is None
     await d.run(tick(at("2025-04-08", "09:00")), tick(end("2025-04-09")))
     assert len(d.emitted) == 1  # no warning rule, and the whole last second is on time
@@ -219,7 +223,7 @@ async def test_unidentified_deposit_over_qingming_is_overdue_after_april_9():
     assert d.ledger()["balance"] == "5000.00"
     assert d.db[RECEIPTS].docs["R1"]["state"] == "matched"
     # Its payout period runs from when it was received, not from the match.
-    assert d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]["due_at"] == end("2025-05-06")
+    assert d.deadline(f"funds.disbursement:{CASE}#R1")["due_at"] == end("2025-05-06")
 
 
 async def test_claim_matched_in_time_raises_no_overdue():
@@ -228,7 +232,7 @@ async def test_claim_matched_in_time_raises_no_overdue():
     await d.run(matched("R1", at("2025-04-09", "16:00")))
     await d.run(tick(at("2025-04-20")))
     assert [i for i in d.ids() if "claim" in i] == []
-    assert d.db["deadlines"].docs["funds.claim:R1"]["resolution"]["on_time"] is True
+    assert d.deadline("funds.claim:R1")["resolution"]["on_time"] is True
 
 
 # -- funds.disbursement ------------------------------------------------------------------------------
@@ -236,7 +240,7 @@ async def test_claim_matched_in_time_raises_no_overdue():
 async def test_payout_due_of_a_receipt_on_april_1_rolls_over_may_day_to_may_6():
     d = Driver()
     await d.run(filed(), received("R1", "1000.00", at("2025-04-01")))
-    doc = d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]
+    doc = d.deadline(f"funds.disbursement:{CASE}#R1")
     assert doc["due_at"] == end("2025-05-06")       # 05-01 falls in the May Day holiday (05-01..05-05)
     assert doc["warn_at"] == end("2025-04-16")      # 20 days before, plain arithmetic
     await d.run(tick(at("2025-04-16", "23:59")))
@@ -258,15 +262,15 @@ async def test_payouts_cover_receipts_cumulatively_oldest_first():
     d = Driver()
     await d.run(filed(), received("R1", "100.00", at("2025-03-03")), received("R2", "50.00", at("2025-03-05")))
     await d.run(paid("P1", "120.00", at("2025-03-10")))
-    r1 = d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]
-    r2 = d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R2"]
+    r1 = d.deadline(f"funds.disbursement:{CASE}#R1")
+    r2 = d.deadline(f"funds.disbursement:{CASE}#R2")
     assert r1["state"] == "resolved" and r1["resolution"]["at"] == at("2025-03-10")
     assert r2["state"] == "open"
     view = d.rules.view(d.ledger())
     assert [(r.receipt_id, r.cumulative, r.uncovered) for r in view.pending] == [("R2", Decimal("150.00"),
                                                                                    Decimal("30.00"))]
     await d.run(paid("P2", "30.00", at("2025-03-12")))
-    assert d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R2"]["state"] == "resolved"
+    assert d.deadline(f"funds.disbursement:{CASE}#R2")["state"] == "resolved"
     assert d.ledger()["balance"] == "0.00"
     await d.run(tick(at("2025-06-01")))
     assert [e for e in d.emitted if e.type == "alert.raised"] == []
@@ -309,7 +313,7 @@ async def test_a_delay_resolves_a_raised_alert_and_rearms_until_the_approved_dat
     resolved = d.resolved()[disb("due_soon", "R1")]
     assert resolved.data.resolved_at == at("2025-03-21")
     assert resolved.data.reason == "已批准延缓发放至2025-05-30（局长王某：需进行案款分配）"
-    doc = d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]
+    doc = d.deadline(f"funds.disbursement:{CASE}#R1")
     assert (doc["cycle"], doc["state"], doc["due_at"]) == (2, "open", end("2025-05-30"))
     assert doc["warn_at"] == end("2025-05-10") and doc["details"]["suspended_until"] == "2025-05-30"
     # Suspended: nothing in April, the new cycle's warning in May, overdue after 05-30.
@@ -325,16 +329,16 @@ async def test_a_delay_resolves_a_raised_alert_and_rearms_until_the_approved_dat
 async def test_a_delay_known_before_the_receipt_sets_its_due_and_a_short_one_has_no_warning():
     d = Driver()
     await d.run(filed(), delayed("2025-06-30", at("2025-03-01")), received("R1", "10.00", at("2025-03-03")))
-    doc = d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]
+    doc = d.deadline(f"funds.disbursement:{CASE}#R1")
     assert (doc["cycle"], doc["due_at"]) == (1, end("2025-06-30"))
     # A delay that ends before the receipt's own due changes nothing; one ending within 20 days: no warning.
     d2 = Driver()
     await d2.run(filed(), received("R1", "10.00", at("2025-03-03")), delayed("2025-03-20", at("2025-03-04")))
-    assert d2.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]["due_at"] == end("2025-04-02")
+    assert d2.deadline(f"funds.disbursement:{CASE}#R1")["due_at"] == end("2025-04-02")
     d3 = Driver()
     await d3.run(filed(), received("R1", "10.00", at("2025-03-03")))
     await d3.run(delayed("2025-04-10", at("2025-04-01")))
-    doc = d3.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]
+    doc = d3.deadline(f"funds.disbursement:{CASE}#R1")
     assert (doc["cycle"], doc["due_at"], doc["warn_at"]) == (2, end("2025-04-10"), None)
 
 
@@ -349,12 +353,12 @@ async def test_a_delay_ending_before_its_approval_is_refused_and_a_repeat_is_har
 async def test_a_late_receipt_sorting_first_reopens_a_covered_receipt():
     d = Driver()
     await d.run(filed(), received("R2", "100.00", at("2025-03-10")), paid("P1", "100.00", at("2025-03-12")))
-    assert d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R2"]["state"] == "resolved"
+    assert d.deadline(f"funds.disbursement:{CASE}#R2")["state"] == "resolved"
     # A deposit received 03-01, unidentified, claimed for the case on 03-05: credited before R2.
     await d.run(received("R1", "60.00", at("2025-03-01"), case=None))
     await d.run(matched("R1", at("2025-03-05")))
-    r1 = d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]
-    r2 = d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R2"]
+    r1 = d.deadline(f"funds.disbursement:{CASE}#R1")
+    r2 = d.deadline(f"funds.disbursement:{CASE}#R2")
     assert r1["state"] == "resolved" and r1["resolution"]["at"] == at("2025-03-12")
     assert (r2["state"], r2["cycle"]) == ("open", 2)
     await d.run(tick(at("2025-04-20")))  # R2 due 04-09
@@ -405,7 +409,7 @@ async def test_a_receipt_read_late_shows_there_was_no_overdraft():
     resolved = d.resolved()[f"funds.overdrawn:{CASE}#P1"]
     assert resolved.data.resolved_at == at("2025-03-04")
     assert "晚到" in resolved.data.reason
-    assert d.db["deadlines"].docs[f"funds.overdrawn:{CASE}#P1"]["resolution"]["late_fact"]
+    assert d.deadline(f"funds.overdrawn:{CASE}#P1")["resolution"]["late_fact"]
 
 
 # -- funds.closed_with_balance --------------------------------------------------------------------
@@ -418,10 +422,10 @@ async def test_closed_with_balance_raised_and_resolved_when_paid_out():
     assert alert.data.severity == "warning" and alert.data.raised_at == at("2025-03-10")
     assert alert.data.summary == "案件已结案，账户仍有余额100.00元未发放"
     # The payout deadline keeps running after closure: the money must still go out.
-    assert d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]["state"] == "open"
+    assert d.deadline(f"funds.disbursement:{CASE}#R1")["state"] == "open"
     await d.run(paid("P2", "100.00", at("2025-03-12")))
     assert d.resolved()[f"funds.closed_with_balance:{CASE}"].data.resolved_at == at("2025-03-12")
-    assert d.db["deadlines"].docs[f"funds.disbursement:{CASE}#R1"]["state"] == "resolved"
+    assert d.deadline(f"funds.disbursement:{CASE}#R1")["state"] == "resolved"
 
 
 async def test_closed_with_zero_balance_raises_nothing():
@@ -546,3 +550,4 @@ async def test_the_account_view_is_pure_arithmetic():
     assert view.payouts[0].payee_is_party is None  # no filing read yet
     assert view.receipts[0].due_at == end("2025-04-02")
     assert isinstance(view.balance, Decimal)
+

@@ -82,10 +82,11 @@ def tick(when: datetime) -> Event:
 class Node:
     """nodewatch's handler over a fake database, committing each batch as the runtime would."""
 
-    def __init__(self, policy=POLICY):
+    def __init__(self, policy=POLICY, triage_wait_seconds: float = 0):
         self.db = FakeDB()
         self.book = DeadlineBook(self.db, "nodewatch", calendar=default_calendar())
-        self.handler = NodeHandler(NodeRules(policy, default_calendar()), self.book, NodeStore(self.db, self.book))
+        self.handler = NodeHandler(NodeRules(policy, default_calendar()), self.book, NodeStore(self.db, self.book),
+                                   triage_wait_seconds=triage_wait_seconds)
         self.alerts: list[Event] = []
 
     async def run(self, *events: Event) -> list[Event]:
@@ -456,3 +457,31 @@ async def test_stream_is_the_same_in_one_batch_or_one_event_per_batch():
     await single.each(*timeline)
     assert [a.to_bytes() for a in whole.alerts] != []
     assert sorted(a.to_bytes() for a in whole.alerts) == sorted(a.to_bytes() for a in single.alerts)
+
+
+def network_result(case: str, when: datetime) -> Event:
+    return ev("property.inquiry.result", case, when, {"channel": "network", "returned_at": when.isoformat(),
+                                                      "assets": []})
+
+
+async def test_ticks_wait_for_the_triage_decision_that_is_due():
+    """rules.md §2: triage decides at the first network result; alerts after it carry the team,
+    even when the decision is read after the ticks (triage runs behind nodewatch)."""
+    n, case = Node(triage_wait_seconds=60), case_no()
+    await n.run(filed(case, at("2025-03-03")), network_result(case, at("2025-03-05", "09:00:00")))
+    assert await n.run(tick(at("2025-03-05", "08:00:00"))) == []
+    assert await n.run(tick(at("2025-03-07", "00:00:00"))) == []  # held: the decision is not read yet
+    assert n.db["clock"].docs["watermark"]["now"] == at("2025-03-05", "08:00:00")
+    alerts = await n.run(decided(case, at("2025-03-05", "09:00:00"), "fine"))
+    assert alerts and {a.data.team for a in alerts} == {"fine"}
+    assert {a.data.raised_at for a in alerts} == {at("2025-03-07", "00:00:00")}
+
+
+async def test_a_decision_that_never_comes_stops_holding_after_the_wait():
+    n, case = Node(triage_wait_seconds=0.05), case_no(2, "执保")
+    await n.run(filed(case, at("2025-03-03"), "执保"))
+    assert await n.run(tick(at("2025-03-20"))) == []
+    import asyncio
+    await asyncio.sleep(0.1)
+    alerts = await n.run(tick(at("2025-03-20", "01:00:00")))
+    assert {a.data.rule for a in alerts} == {"node.preservation"} and {a.data.team for a in alerts} == {None}
