@@ -7,7 +7,7 @@ clock watermark in `clock`. Usage and an example: docs/deadlines.md.
 
 How a batch uses it (all writes go into the runtime's Effects):
 
-    batch = await book.load(case_nos=[...], keys=[...])   # one query per collection
+    batch = await book.load(case_nos=[...], keys=[...], event_ids=[e.id for e in events])
     for event in events:                                  # in consumed order
         if event.type == "clock.tick":
             batch.clock.observe(event.data.now)
@@ -34,8 +34,10 @@ Semantics (why the stream is the same however the input is batched):
 - A re-armed deadline (seizure renewed, case term extended) settles the open
   cycle and starts cycle n+1; its alerts keep their alert ids and get event
   ids with `:<n+1>`.
-- Optimistic concurrency: each document carries a version `v`; a write whose
-  version moved meanwhile fails as a duplicate key and the runtime re-runs the batch.
+- One consumer per service database writes these documents (the runtime's
+  single group member). By default they are held in memory (DocumentCache),
+  rebuilt from MongoDB at start; a batch's changes reach the cache only after
+  its transaction committed (see DocumentCache). `v` counts a document's writes.
 """
 from __future__ import annotations
 
@@ -200,7 +202,7 @@ _DOC_DEFAULTS: dict[str, Any] = {
 
 def expand(doc: dict[str, Any]) -> dict[str, Any]:
     """A stored (compact) deadline document with every field present, as the engine works on it."""
-    out = {**_DOC_DEFAULTS, **doc}
+    out = {**{k: (v.copy() if isinstance(v, (dict, list)) else v) for k, v in _DOC_DEFAULTS.items()}, **doc}
     out["alarms"] = [{**_ALARM_DEFAULTS, **a} for a in doc.get("alarms") or []]
     out["teams"] = [list(t) for t in out["teams"]]
     return out

@@ -1,6 +1,18 @@
 """nodewatch (port 8003): 流程节点监管 node-deadline supervision, rules.md §0-§1.
 
 Seed articles 9 (网拍 auction nodes), 13 (全流程节点监管: warnings before the due and
-overdue alerts at key nodes), 16 (执保 preservation cases). Durable deadlines on
-event time (shared/deadline_book.py), alerts on `ecc.alerts`.
+overdue alerts at key nodes), 16 (执保 preservation cases). Rules: rules/nodes.yaml
+(ECC_RULES overrides). Durable deadlines on event time (shared/deadline_book.py,
+docs/deadlines.md); alerts on `ecc.alerts`. Reads ecc.case.events, ecc.triage.decisions
+(the team an alert carries) and ecc.clock.
+
+When ticks are applied (the alerts themselves depend only on event times):
+- alignment.py: a tick waits while a case-event or triage partition has unread
+  messages older than it (a backlog read clock-first would otherwise raise alerts
+  for facts not read yet);
+- handlers.py: a tick at or after the time a triage decision is due (the first network
+  inquiry result; a 执保 filing) waits for that decision, so the alert carries its
+  team; at most ECC_NODEWATCH_TRIAGE_WAIT_SECONDS (default 30) of wall time per case.
+  Set it to 0 when nodewatch runs without triage (a replay of nodewatch alone):
+  otherwise the last ticks wait for decisions that never come.
 """

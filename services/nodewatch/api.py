@@ -98,7 +98,7 @@ def build_router(store: NodeStore, book: DeadlineBook, policy: NodePolicy) -> AP
     async def alerts(
         principal: Annotated[Principal, Depends(require(Permission.ALERTS_READ))],
         request: Request,
-        state: Annotated[Literal["open", "resolved"] | None, Query()] = "open",
+        state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
         rule: Annotated[str | None, Query(max_length=100)] = None,
         team: Annotated[str | None, Query(max_length=200)] = None,
         case_no: Annotated[str | None, Query(max_length=64)] = None,
@@ -113,7 +113,8 @@ def build_router(store: NodeStore, book: DeadlineBook, policy: NodePolicy) -> AP
         normalised = _normalised(case_no) if case_no else None
         if normalised:
             await audit_case_access(request, principal, normalised, "read")
-        docs, total = await book.find_alerts(state=state, rule=rule, team=team, case_no=normalised,
+        docs, total = await book.find_alerts(state=None if state == "all" else state, rule=rule, team=team,
+                                             case_no=normalised,
                                              limit=limit, offset=offset)
         return present(principal, {"total": total, "limit": limit, "offset": offset,
                                    "items": [alert_view(d) for d in docs]})

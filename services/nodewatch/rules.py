@@ -151,15 +151,16 @@ class NodeRules:
         if len(case["pending"]) > PENDING_LIMIT:
             del case["pending"][0]
 
-    def _filed(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> None:
+    def _filed(self, case: dict[str, Any], event: Event, ledger: DeadlineBatch, effects: Effects) -> bool:
         if case["filed_at"] is not None:
             return False  # the same case filed again under another event id: the first filing counts
         data = event.data
         trigger = ms(filing_trigger(event))
         case.update(case_type=data.case_type, filed_at=trigger, filed_on=data.filed_on.isoformat())
-        if data.case_type == "执保" and not case["teams"] and data.case_type in TRIAGED_TYPES:
-            # triage decides a preservation case at its filing: from the start of the filing day at the latest
-            case["triage_expected_at"] = ms(min(event.time, datetime.combine(data.filed_on, time(0, 0), tzinfo=COURT_TZ)))
+        if data.case_type == "执保" and data.case_type in TRIAGED_TYPES and not case["teams"]:
+            # triage decides a preservation case at its filing: expect it from the start of the filing day
+            start_of_day = datetime.combine(data.filed_on, time(0, 0), tzinfo=COURT_TZ)
+            case["triage_expected_at"] = ms(min(event.time, start_of_day))
         for rule in self.on_filing:
             if case["case_type"] in rule.case_types:
                 self._open(case, rule, case["_id"], None, trigger, ledger, effects,

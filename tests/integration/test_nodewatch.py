@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.nodewatch.main import build
-from shared.contract.envelope import COURT_TZ, Event
+from shared.contract.envelope import Event
 from shared.runtime.service import ServiceProcess
 from shared.topics import ALERTS, CASE_EVENTS, CLOCK, TRIAGE_DECISIONS
 from tests.conftest import wait_until

@@ -95,10 +95,20 @@ def summary(messages: list[dict]) -> dict[str, tuple]:
     return out
 
 
+def metric(text: str, series: str) -> float:
+    """The value of one series in Prometheus text format (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 async def test_decisions_on_the_topic_and_the_api(settings):
     process = ServiceProcess("triage", settings)
     app, _ = build(process)
     async with running(process, app) as http:
+        revised_before = metric((await http.get("/metrics")).text, 'ecc_triage_decisions_total{reason='
+                                '"needs_disposal",revision="revised",track="complex"}')
         await publish(settings, CASE_EVENTS, first_batch())
         messages = await read_topic(settings, TRIAGE_DECISIONS, min_count=len(EXPECTED))
         assert summary(messages) == EXPECTED
@@ -137,8 +147,10 @@ async def test_decisions_on_the_topic_and_the_api(settings):
 
         await wait_until(audited, what="the audit entry")
         metrics = (await http.get("/metrics")).text
-        assert 'ecc_triage_decisions_total{reason="needs_disposal",revision="revised",track="complex"} 1.0' in metrics
-        assert 'ecc_triage_open_cases{team="fine",track="complex"} 3.0' in metrics
+        # Counters are per process and other tests may have run in it: compare with the start.
+        revised = 'ecc_triage_decisions_total{reason="needs_disposal",revision="revised",track="complex"}'
+        assert metric(metrics, revised) == revised_before + 1
+        assert metric(metrics, 'ecc_triage_open_cases{team="fine",track="complex"}') == 3
 
 
 async def test_duplicates_and_a_replay_add_nothing_and_bad_events_are_dead_lettered(settings):

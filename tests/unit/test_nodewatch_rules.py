@@ -16,7 +16,7 @@ from services.nodewatch.policy import PolicyError, load_policy, parse_policy
 from services.nodewatch.rules import NodeRules
 from services.nodewatch.store import NodeStore
 from shared.calendar import default_calendar
-from shared.contract.envelope import COURT_TZ, Event, make_event
+from shared.contract.envelope import Event, make_event
 from shared.deadline_book import DeadlineBook
 from shared.deadlines import end_of_day
 from shared.runtime.effects import Effects
