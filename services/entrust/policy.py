@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.calendar import CourtCalendar
 from shared.deadlines import Period, PeriodError, due_at, end_of_day, warn_at
 from shared.topics import ENTRUST_EVENTS
+from shared.rulesfile import describe_validation
 
 POLICY_FILE = "entrust.yaml"
 
@@ -161,12 +162,7 @@ class EntrustPolicy(BaseModel):
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(rule)"
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"field {loc}: {msg}")
-    return "; ".join(parts)
+    return describe_validation(exc, whole="(rule)")
 
 
 def parse_policy(document: Any, origin: str = POLICY_FILE) -> EntrustPolicy:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.calendar import CourtCalendar
 from shared.deadlines import Period, PeriodError, due_at, warn_at
+from shared.rulesfile import describe_validation
 
 POLICY_FILE = "funds.yaml"
 
@@ -156,13 +157,7 @@ class FundsPolicy(BaseModel):
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        # Checks across fields say which field they are about: "texts: ...".
-        parts.append(f"field {loc}: {message}" if loc else f"field {message}")
-    return "; ".join(parts)
+    return describe_validation(exc, whole=None)
 
 
 def parse_policy(document: Any, origin: str = POLICY_FILE) -> FundsPolicy:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.contract.casenumber import CaseType
 from shared.contract.types import parse_money
 from shared.deadlines import Period, PeriodError
+from shared.rulesfile import describe_validation
 
 POLICY_FILE = "indicators.yaml"
 
@@ -130,11 +131,7 @@ class IndicatorPolicy(_Model):
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
-        parts.append(f"field {loc}: {err['msg']}")
-    return "; ".join(parts)
+    return describe_validation(exc, whole="(entry)", strip_value_error=False)
 
 
 def parse_policy(document: Any, origin: str = POLICY_FILE) -> IndicatorPolicy:

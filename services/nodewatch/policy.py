@@ -16,6 +16,7 @@ from shared.calendar import CourtCalendar
 from shared.contract.casenumber import CaseType
 from shared.contract.events_vocab import AssetKind, ClosureMode, NodeCode
 from shared.deadlines import Period, PeriodError, due_at, warn_at
+from shared.rulesfile import describe_validation
 
 POLICY_FILE = "nodes.yaml"
 ASSET_KINDS: tuple[str, ...] = get_args(AssetKind)
@@ -155,11 +156,7 @@ class NodePolicy(BaseModel):
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(rule)"
-        parts.append(f"field {loc}: {err['msg']}")
-    return "; ".join(parts)
+    return describe_validation(exc, whole="(rule)", strip_value_error=False)
 
 
 def parse_policy(document: Any, origin: str = POLICY_FILE) -> NodePolicy:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from shared.deadlines import Period, PeriodError
+from shared.rulesfile import describe_validation
 
 POLICY_FILE = "sentiment.yaml"
 LEVELS: tuple[str, ...] = ("major", "serious", "general")
@@ -170,11 +171,7 @@ class SentimentPolicy(_Strict):
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(rule)"
-        parts.append(f"field {loc}: {err['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
+    return describe_validation(exc, whole="(rule)")
 
 
 def parse_policy(document: Any, origin: str = POLICY_FILE) -> SentimentPolicy:

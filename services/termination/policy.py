@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.contract.events_vocab import ChecklistCode
 from shared.contract.types import parse_money
 from shared.deadlines import Period, PeriodError
+from shared.rulesfile import describe_validation
 
 POLICY_FILE = "termination.yaml"
 CHECKLIST_ORDER: tuple[str, ...] = get_args(ChecklistCode)
@@ -142,11 +143,7 @@ class TerminationPolicy(_Model):
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(document)"
-        parts.append(f"field {loc}: {err['msg']}")
-    return "; ".join(parts)
+    return describe_validation(exc, whole="(document)", strip_value_error=False)
 
 
 def parse_policy(document: Any, origin: str = POLICY_FILE) -> TerminationPolicy:
