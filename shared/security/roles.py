@@ -28,6 +28,7 @@ class Role(_Named):
     BUREAU_CHIEF = "bureau_chief", "执行局长"
     TECHNICIAN = "technician", "技术人员"
     DOWNSTREAM = "downstream", "下游系统"
+    MONITORING = "monitoring", "监控系统(Alertmanager)"
 
 
 class Permission(_Named):
@@ -54,4 +55,5 @@ class Permission(_Named):
     ONCALL_READ = "oncall_read", "查看值班与告警分派"
     ONCALL_ACK = "oncall_ack", "确认告警"
     ONCALL_ADMIN = "oncall_admin", "维护值班表"
+    ONCALL_INGEST = "oncall_ingest", "推送基础设施告警 (POST /alertmanager/webhook)"
     PIPELINE_READ = "pipeline_read", "查看数据管道(死信等)"
