@@ -35,6 +35,12 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message names the variable."""
 
 
+# Kafka client security (docs/deploy.md "Kafka security"). PLAINTEXT is the embedded profile;
+# production connects with SASL_SSL + SCRAM-SHA-512, the authentication of the services' KafkaUsers.
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
 def _env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -82,6 +88,12 @@ class Settings:
     log_level: str = "INFO"
     # Tests run several services in one process, each on a free port.
     http_port_override: int | None = None
+    # Kafka client security: paths only, never the password itself (a dataclass repr gets logged).
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ca_file: Path | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -103,6 +115,7 @@ class Settings:
             batch_max_records=_env_int("ECC_BATCH_MAX_RECORDS", cls.batch_max_records),
             batch_timeout_ms=_env_int("ECC_BATCH_TIMEOUT_MS", cls.batch_timeout_ms),
             log_level=(env("ECC_LOG_LEVEL") or cls.log_level).upper(),
+            **_kafka_security_from_env(),
         )
 
     def topic(self, suffix: str) -> str:
@@ -120,3 +133,52 @@ class Settings:
     def rules_file(self, default_name: str) -> Path:
         """The service's rules file: ECC_RULES when set, else rules/<default_name>."""
         return self.rules_path or self.rules_dir / default_name
+
+
+def _readable_file(name: str, raw: str | None) -> Path | None:
+    """The file a *_FILE variable names; a missing or unreadable one stops start-up here."""
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    try:
+        with path.open("rb") as handle:
+            if not handle.read(1):
+                raise ConfigError(f"{name}={raw!r} is empty")
+    except OSError as exc:
+        raise ConfigError(f"{name}={raw!r} cannot be read: {exc.strerror}") from exc
+    return path
+
+
+def _kafka_security_from_env() -> dict[str, object]:
+    """ECC_KAFKA_SECURITY_PROTOCOL and its companions, checked together so a half-configured
+    client fails at start-up with the variable's name instead of at the broker's handshake."""
+    env = os.environ.get
+    protocol = (env("ECC_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper()
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ConfigError(f"ECC_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of "
+                          f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}")
+    mechanism = (env("ECC_KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512").upper()
+    if mechanism not in KAFKA_SASL_MECHANISMS:
+        raise ConfigError(f"ECC_KAFKA_SASL_MECHANISM={mechanism!r}: expected one of "
+                          f"{', '.join(KAFKA_SASL_MECHANISMS)}")
+    username = env("ECC_KAFKA_SASL_USERNAME") or None
+    password_file = env("ECC_KAFKA_SASL_PASSWORD_FILE") or None
+    if protocol.startswith("SASL_"):
+        if not username:
+            raise ConfigError(f"ECC_KAFKA_SECURITY_PROTOCOL={protocol} needs ECC_KAFKA_SASL_USERNAME")
+        if not password_file:
+            raise ConfigError(f"ECC_KAFKA_SECURITY_PROTOCOL={protocol} needs ECC_KAFKA_SASL_PASSWORD_FILE")
+    elif username or password_file:
+        # Credentials that would silently go unused are a misconfiguration, not a default.
+        raise ConfigError(f"ECC_KAFKA_SASL_USERNAME/ECC_KAFKA_SASL_PASSWORD_FILE are set but "
+                          f"ECC_KAFKA_SECURITY_PROTOCOL={protocol} does not use SASL")
+    ca_raw = env("ECC_KAFKA_CA_FILE") or None
+    if ca_raw and not protocol.endswith("SSL"):
+        raise ConfigError(f"ECC_KAFKA_CA_FILE is set but ECC_KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS")
+    return {
+        "kafka_security_protocol": protocol,
+        "kafka_sasl_mechanism": mechanism,
+        "kafka_sasl_username": username,
+        "kafka_sasl_password_file": _readable_file("ECC_KAFKA_SASL_PASSWORD_FILE", password_file),
+        "kafka_ca_file": _readable_file("ECC_KAFKA_CA_FILE", ca_raw),
+    }

@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 from shared.config import SERVICE_PORTS, Settings
 from shared.contract.envelope import Event
+from shared.kafka import client_kwargs
 from shared.topics import (
     ALERTS,
     ALL_TOPICS,
@@ -183,7 +184,7 @@ class Producer:
         self.tally = tally
         # Tansu fails idempotent producers (runtime.md): acks=all without idempotence.
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=False,
+            **client_kwargs(settings), acks="all", enable_idempotence=False,
             linger_ms=20, request_timeout_ms=30000)
 
     async def start(self) -> None:
@@ -212,7 +213,7 @@ async def topic_end_offsets(settings: Settings) -> dict[str, int]:
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -266,7 +267,7 @@ async def read_all(settings: Settings) -> dict[str, list[tuple[bytes | None, byt
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()

@@ -64,6 +64,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.config import Settings
 from shared.contract.envelope import Event
+from shared.kafka import client_kwargs
 from shared.topics import Topic, topic_for_event_type
 
 TICK = "clock.tick"
@@ -173,12 +174,12 @@ class Replayer:
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=False,
+            **client_kwargs(self.settings), acks="all", enable_idempotence=False,
             linger_ms=self.linger_ms, max_batch_size=1 << 20)
         await self.producer.start()
         for watched in self.watched:
             # A consumer that never subscribes: it does not join the group, it only reads its commits.
-            probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=watched.group_id,
+            probe = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=watched.group_id,
                                      enable_auto_commit=False)
             await probe.start()
             self.probes[watched.name + "/" + watched.group_id] = probe
@@ -335,7 +336,7 @@ async def read_stream(settings: Settings, topic: Topic, *, quiet_seconds: float 
     arrived for `quiet_seconds` (services may still be publishing when it starts).
     """
     name = settings.topic(topic.suffix)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False,
                                 auto_offset_reset="earliest", group_id=None, max_partition_fetch_bytes=8 << 20,
                                 fetch_max_wait_ms=50)
     await consumer.start()

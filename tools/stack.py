@@ -438,12 +438,13 @@ async def acreate_topics(bootstrap: str, prefix: str, partitions: int, *,
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError
 
+    from shared.kafka import client_kwargs_for
     from shared.topics import ALL_TOPICS
 
     wanted = list(ALL_TOPICS if topics is None else topics)
     names = {f"{prefix}{t.suffix}": t for t in wanted}
     deadline = time.monotonic() + timeout
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(**client_kwargs_for(bootstrap), request_timeout_ms=10000)
     while True:
         try:
             await admin.start()
@@ -453,7 +454,7 @@ async def acreate_topics(bootstrap: str, prefix: str, partitions: int, *,
             if time.monotonic() >= deadline:
                 raise StackError(f"cannot reach the broker at {bootstrap}: {exc!r}") from exc
             await asyncio.sleep(0.5)
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+            admin = AIOKafkaAdminClient(**client_kwargs_for(bootstrap), request_timeout_ms=10000)
     try:
         new = [
             NewTopic(name, partitions, replication_factor,

@@ -25,6 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.config import Settings
 from shared.contract.envelope import Event, EventError, parse_event
+from shared.kafka import client_kwargs
 from shared.logging import get_logger
 from shared.metrics import (
     BATCH_SECONDS, BATCH_SIZE, CONSUMER_LAG, ERRORS, EVENTS_CONSUMED, EVENTS_DEADLETTERED,
@@ -83,7 +84,7 @@ class ConsumerRuntime:
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
             *self.topics,
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **client_kwargs(self.settings),
             group_id=self.group_id,
             client_id=f"ecc-{self.service}",
             enable_auto_commit=False,

@@ -4,13 +4,14 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 from shared.config import Settings
+from shared.kafka import client_kwargs
 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     # Idempotent producers fail on the embedded broker (InitProducerId → UnknownError);
     # consumers dedupe by event id instead (runtime.md). acks=all keeps what was acknowledged.
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_kwargs(settings),
         acks="all",
         enable_idempotence=False,
         linger_ms=5,
