@@ -3,6 +3,9 @@
     python -m tools.dashboards            # write the JSON files
     python -m tools.dashboards --check    # exit 1 when a file differs from what the code generates
 
+Both refuse dashboards that do not validate against Grafana's published dashboard JSON schema
+(deploy/vendor/grafana-schema/, provenance in its README).
+
 Three dashboards (issue 8), every query on the Prometheus datasource uid `ecc-prometheus`
 (deploy/grafana/provisioning):
 1. ecc-overview   指挥中心总览: open cases, new filings, overdue by rule, alerts by severity, funds;
@@ -28,6 +31,7 @@ from shared.config import PROJECT_ROOT
 OUT_DIR = PROJECT_ROOT / "deploy" / "grafana" / "dashboards"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="ecc-prometheus")
 INDICATORS_FILE = PROJECT_ROOT / "rules" / "indicators.yaml"
+SCHEMA_FILE = PROJECT_ROOT / "deploy" / "vendor" / "grafana-schema" / "dashboard.jsonschema.json"
 WIDTH = 24
 
 
@@ -218,6 +222,16 @@ def build_all() -> dict[str, dict[str, Any]]:
     return out
 
 
+def schema_errors(doc: dict[str, Any]) -> list[str]:
+    """Where `doc` breaks Grafana's dashboard JSON schema ("path: message"), empty when it is valid."""
+    import jsonschema  # the deploy/test extras; only the generator and its tests need it
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+
+
 def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
@@ -227,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail when a generated file is out of date")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
+    docs = build_all()
+    invalid = [f"{name}: {error}" for name, doc in docs.items() for error in schema_errors(doc)]
+    if invalid:  # nothing is written: a file Grafana would reject never reaches deploy/
+        print("not valid against Grafana's dashboard schema:\n  " + "\n  ".join(invalid), file=sys.stderr)
+        return 1
     stale = []
-    for name, doc in build_all().items():
+    for name, doc in docs.items():
         path = args.out / f"{name}.json"
         text = render(doc)
         if args.check:
