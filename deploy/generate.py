@@ -8,6 +8,7 @@ Sources, each the one place its facts live:
   shared/config.py       SERVICE_PORTS (contract §10) and the default partition count
   shared/topics.py       ALL_TOPICS: every topic with its retention
   rules/access.yaml      topic_acl: which downstream identities may read which topics
+                         (plus one SCRAM KafkaUser per deployed service, kafka/users.yaml)
   rules/*.yaml           the rules files (copied into the k8s base for the ConfigMap)
   deploy/mongo/init.js   the replica-set/user initialisation (copied for the ConfigMap)
   deploy/grafana/dashboards/*.json   dashboards (issue 8), packed into a ConfigMap
@@ -54,6 +55,14 @@ ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
 GRAFANA_IMAGE = "grafana/grafana:12.1.1"
 ECC_IMAGE = "ecc"                 # built from ./Dockerfile; overlays set registry and tag
 KAFKA_CLUSTER = "ecc"             # Strimzi Kafka name: bootstrap service ecc-kafka-bootstrap
+# The services' listener on the Strimzi Kafka (deploy/k8s/base/kafka/kafka.yaml, listener `scram`):
+# TLS with the cluster CA + SASL SCRAM-SHA-512, one KafkaUser per service (docs/deploy.md
+# "Kafka security"). ECC_KAFKA_BOOTSTRAP in config/env.yaml names the same port.
+KAFKA_SERVICE_PORT = 9094
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"     # client side of KafkaUser authentication scram-sha-512
+KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"  # Strimzi's public cluster CA, key ca.crt
+KAFKA_USER_DIR = "/etc/ecc/kafka-user"     # the KafkaUser Secret's `password`
+KAFKA_CA_DIR = "/etc/ecc/kafka-ca"
 REPLICA_SET = "rs0"
 APP_UID = 10001
 # Kafka rejects sessions under group.min.session.timeout.ms (6 s by default); the embedded
@@ -134,6 +143,11 @@ def kafka_user_name(role: str) -> str:
     return f"ecc-{role.replace('_', '-')}"
 
 
+def service_kafka_user(service: str) -> str:
+    """The KafkaUser (and Secret, and SASL username) of one ECC service."""
+    return f"ecc-svc-{service}"
+
+
 # ---------------------------------------------------------------- yaml helpers
 
 class _Dumper(yaml.SafeDumper):
@@ -190,6 +204,7 @@ def service_manifests(svc: Service) -> str:
         {"name": "ECC_MONGO_URL", "value": (
             "mongodb://$(ECC_MONGO_USER):$(ECC_MONGO_PASSWORD)@$(ECC_MONGO_HOSTS)/"
             f"?replicaSet={REPLICA_SET}&authSource=admin&retryWrites=true&w=majority")},
+        *kafka_client_env(svc),
     ]
     container = {
         "name": "app",
@@ -211,6 +226,8 @@ def service_manifests(svc: Service) -> str:
         "volumeMounts": [
             {"name": "rules", "mountPath": "/app/rules", "readOnly": True},
             {"name": "jwt", "mountPath": "/etc/ecc/jwt", "readOnly": True},
+            {"name": "kafka-user", "mountPath": KAFKA_USER_DIR, "readOnly": True},
+            {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
@@ -246,6 +263,13 @@ def service_manifests(svc: Service) -> str:
                     "volumes": [
                         {"name": "rules", "configMap": {"name": "ecc-rules"}},
                         {"name": "jwt", "secret": {"secretName": "ecc-jwt"}},
+                        # Both Secrets are Strimzi's: the User Operator writes the KafkaUser's,
+                        # the Cluster Operator the CA's. Mounted whole (no subPath) so a rotated
+                        # password or a renewed CA reaches the file without a restart.
+                        {"name": "kafka-user", "secret": {"secretName": service_kafka_user(svc.name),
+                                                          "items": [{"key": "password", "path": "password"}]}},
+                        {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET,
+                                                        "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                 },
@@ -276,7 +300,7 @@ def service_manifests(svc: Service) -> str:
             "egress": [
                 {"to": [{"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER,
                                                           "strimzi.io/kind": "Kafka"}}}],
-                 "ports": [{"protocol": "TCP", "port": 9092}]},
+                 "ports": [{"protocol": "TCP", "port": KAFKA_SERVICE_PORT}]},
                 {"to": [{"podSelector": {"matchLabels": selector("mongo")}}],
                  "ports": [{"protocol": "TCP", "port": 27017}]},
                 DNS_EGRESS,
@@ -304,6 +328,17 @@ def service_manifests(svc: Service) -> str:
             },
         })
     return dump(*docs)
+
+
+def kafka_client_env(svc: Service) -> list[dict[str, Any]]:
+    """shared/config.py's ECC_KAFKA_* for the `scram` listener, as this service's KafkaUser."""
+    return [
+        {"name": "ECC_KAFKA_SECURITY_PROTOCOL", "value": "SASL_SSL"},
+        {"name": "ECC_KAFKA_SASL_MECHANISM", "value": KAFKA_SASL_MECHANISM},
+        {"name": "ECC_KAFKA_SASL_USERNAME", "value": service_kafka_user(svc.name)},
+        {"name": "ECC_KAFKA_SASL_PASSWORD_FILE", "value": f"{KAFKA_USER_DIR}/password"},
+        {"name": "ECC_KAFKA_CA_FILE", "value": f"{KAFKA_CA_DIR}/ca.crt"},
+    ]
 
 
 DNS_EGRESS = {"to": [{"namespaceSelector": {}}],
@@ -334,9 +369,9 @@ def topics_manifest() -> str:
     return dump(*docs)
 
 
-def users_manifest() -> str:
+def users_manifest(services: list[Service]) -> str:
     known = {t.suffix for t in ALL_TOPICS}
-    docs = []
+    docs = [service_user(svc) for svc in services]
     for role, suffixes in topic_acl().items():
         unknown = sorted(set(suffixes) - known)
         if unknown:
@@ -355,6 +390,27 @@ def users_manifest() -> str:
                      "authorization": {"type": "simple", "acls": acls}},
         })
     return dump(*docs)
+
+
+def service_user(svc: Service) -> dict[str, Any]:
+    """One SCRAM identity per service: its own password Secret, rotated on its own, and its name
+    on every request in the broker's logs. The ACLs cover the suite's own topics (prefix) and the
+    service's consumer groups; which topics each service reads and writes is decided in its code,
+    not in data, so they are not narrowed per topic (docs/deploy.md "Kafka security")."""
+    user = service_kafka_user(svc.name)
+    return {
+        "apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaUser",
+        "metadata": {"name": user,
+                     "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, "app.kubernetes.io/part-of": "ecc"},
+                     "annotations": {"ecc/service": svc.name}},
+        "spec": {"authentication": {"type": "scram-sha-512"},
+                 "authorization": {"type": "simple", "acls": [
+                     {"resource": {"type": "topic", "name": DEFAULT_PREFIX, "patternType": "prefix"},
+                      "operations": ["Read", "Write", "Describe"], "type": "allow"},
+                     {"resource": {"type": "group", "name": f"ecc-{svc.name}", "patternType": "prefix"},
+                      "operations": ["Read", "Describe"], "type": "allow"},
+                 ]}},
+    }
 
 
 # ---------------------------------------------------------------- kubernetes: mongo init job
@@ -700,7 +756,7 @@ def outputs() -> dict[Path, str]:
         DEPLOY / "prometheus" / "prometheus.yml": dump(compose_scrape_config(services)),
         BASE / "kustomization.yaml": base_kustomization(services, rules),
         BASE / "kafka" / "topics.yaml": topics_manifest(),
-        BASE / "kafka" / "users.yaml": users_manifest(),
+        BASE / "kafka" / "users.yaml": users_manifest(services),
         BASE / "mongo" / "init-job.yaml": mongo_init_job(services),
         BASE / "mongo" / "init.js": (DEPLOY / "mongo" / "init.js").read_text(encoding="utf-8"),
         BASE / "monitoring" / "prometheus-config.yaml": prometheus_configmap(),

@@ -117,7 +117,7 @@ def test_network_policies_allow_only_what_each_service_needs(rendered, generator
         sources = [peer["namespaceSelector"]["matchLabels"]["ecc-access"] for peer in ingress["from"]]
         assert sources == (["monitoring", "api-gateway"] if svc.api else ["monitoring"])
         egress_ports = sorted(p["port"] for rule in spec["egress"] for p in rule["ports"])
-        assert egress_ports == [53, 53, 9092, 27017]
+        assert egress_ports == [53, 53, 9094, 27017]  # 9094: the Kafka `scram` listener
 
 
 def test_hpa_only_for_stateless_http_fronts(rendered, generator):
@@ -173,6 +173,11 @@ def test_secrets_are_referenced_not_shipped_in_prod(rendered):
             if "secret" in volume:
                 keys = {i["key"] for i in volume["secret"].get("items", [])}
                 used.setdefault(volume["secret"]["secretName"], set()).update(keys)
+    # Strimzi writes the KafkaUsers' password Secrets and the cluster CA Secret itself.
+    [kafka] = by_kind(rendered["prod"], "Kafka")
+    strimzi = {u["metadata"]["name"] for u in by_kind(rendered["prod"], "KafkaUser")}
+    strimzi.add(f"{kafka['metadata']['name']}-cluster-ca-cert")
+    used = {name: keys for name, keys in used.items() if name not in strimzi}
     assert set(used) == set(example)
     for name, keys in used.items():
         assert keys <= example[name], (name, keys - example[name])

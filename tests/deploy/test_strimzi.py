@@ -89,6 +89,60 @@ def test_strimzi_resources_belong_to_the_cluster(rendered, overlay):
     assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"  # KafkaUser ACLs need it
 
 
+def mounted_files(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """{file path in the container: (Secret name, key)} for every Secret item it mounts."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    files = {}
+    for mount in container["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret")
+        for item in (secret or {}).get("items", []):
+            files[f"{mount['mountPath']}/{item['path']}"] = (secret["secretName"], item["key"])
+    return files
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_connect_with_scram_over_tls(rendered, generator, overlay):
+    """The listener, the ConfigMap, each Deployment's env and mounts, its NetworkPolicy and its
+    KafkaUser must agree, or a service cannot log in (issue 7, docs/deploy.md "Kafka security")."""
+    docs = rendered[overlay]
+    [kafka] = by_kind(docs, "Kafka")
+    cluster = kafka["metadata"]["name"]
+    listeners = kafka["spec"]["kafka"]["listeners"]
+    assert all(listener.get("authentication") for listener in listeners), "an unauthenticated listener"
+    assert "superUsers" not in kafka["spec"]["kafka"]["authorization"]  # no ANONYMOUS super user
+    [scram] = [li for li in listeners if li["authentication"]["type"] == "scram-sha-512"]
+    assert scram["tls"] is True
+    [env_cm] = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "ecc-env"]
+    assert env_cm["data"]["ECC_KAFKA_BOOTSTRAP"] == f"{cluster}-kafka-bootstrap:{scram['port']}"
+    users = {u["metadata"]["name"]: u for u in by_kind(docs, "KafkaUser")}
+    deployments = {d["metadata"]["name"]: d for d in by_kind(docs, "Deployment")}
+    policies = {p["metadata"]["name"]: p for p in by_kind(docs, "NetworkPolicy")}
+    for svc in generator.load_services():
+        pod = deployments[f"ecc-{svc.name}"]["spec"]["template"]
+        [container] = pod["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["ECC_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["ECC_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        user = users[env["ECC_KAFKA_SASL_USERNAME"]]
+        assert user["metadata"]["annotations"]["ecc/service"] == svc.name
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        files = mounted_files(pod["spec"], container)
+        # Strimzi's Secrets: the KafkaUser's (same name, key `password`) and the cluster CA's.
+        assert files[env["ECC_KAFKA_SASL_PASSWORD_FILE"]] == (user["metadata"]["name"], "password")
+        assert files[env["ECC_KAFKA_CA_FILE"]] == (f"{cluster}-cluster-ca-cert", "ca.crt")
+        peers = [peer["podSelector"]["matchLabels"] for peer in scram["networkPolicyPeers"]]
+        assert any(all(pod["metadata"]["labels"].get(k) == v for k, v in peer.items()) for peer in peers)
+        [to_kafka] = [rule for rule in policies[f"ecc-{svc.name}"]["spec"]["egress"]
+                      if rule["to"][0].get("podSelector", {}).get("matchLabels", {}).get("strimzi.io/cluster")]
+        assert to_kafka["ports"] == [{"protocol": "TCP", "port": scram["port"]}]
+        acls = user["spec"]["authorization"]["acls"]
+        assert {(a["resource"]["type"], a["resource"]["name"], a["resource"]["patternType"]) for a in acls} == {
+            ("topic", "ecc.", "prefix"), ("group", f"ecc-{svc.name}", "prefix")}
+        assert all("All" not in a["operations"] and "Delete" not in a["operations"] for a in acls)
+    # One identity per deployed service, no leftovers.
+    assert {u for u in users if u.startswith("ecc-svc-")} == {f"ecc-svc-{s.name}" for s in generator.load_services()}
+
+
 def test_prod_kafka_tolerates_one_broker_down(rendered):
     docs = rendered["prod"]
     [pool] = by_kind(docs, "KafkaNodePool")
