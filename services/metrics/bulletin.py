@@ -5,17 +5,19 @@ watermark is inside it): the indicators of the court against their targets (mont
 date), each team's workload (旧存, 新收, 结案, 结案率) and indicators, and the open alerts per team
 and rule on ecc.alerts (now, not per period). Charts are inline SVG (no script, no CDN), so the
 page prints to PDF from any browser (print styles included) and renders offline.
+`format=pdf` / `format=png` answer the same page rendered server-side (export.py).
 """
 from __future__ import annotations
 
 from datetime import date
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from services.metrics.api import compute_for, default_as_of, period_bounds
+from services.metrics.export import MEDIA_TYPES, Exporter, ExportSettings, content_disposition
 from services.metrics.policy import IndicatorPolicy
 from services.metrics.rules import Snapshot, months_needed, open_at_start, totals
 from services.metrics.store import MetricsStore
@@ -237,6 +239,7 @@ table {{ border-collapse: collapse; margin: 8px 0 16px; }} th, td {{ border: 1px
 th {{ background: #edf2f7; }} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 table.wide {{ font-size: 12px; }} .ok {{ color: #2f855a; }} .bad {{ color: #c53030; font-weight: bold; }}
 figure {{ margin: 8px 0; }} .empty {{ color: #a0aec0; }} footer {{ color: #718096; font-size: 12px; }}
+@page {{ size: A4; margin: 12mm; }}
 @media print {{ body {{ margin: 0; max-width: none; }} section {{ page-break-inside: avoid; }} }}
 </style></head><body>
 <h1>{escape(title)}</h1>
@@ -248,19 +251,29 @@ figure {{ margin: 8px 0; }} .empty {{ color: #a0aec0; }} footer {{ color: #71809
 </body></html>"""
 
 
-def build_router(store: MetricsStore, policy: IndicatorPolicy) -> APIRouter:
+def build_router(store: MetricsStore, policy: IndicatorPolicy, exporter: Exporter | None = None) -> APIRouter:
     router = APIRouter(tags=["metrics"])
+    exporter = exporter or Exporter(ExportSettings.from_env())
 
     @router.get("/bulletin", response_class=HTMLResponse,
-                summary="通报: the periodic bulletin (HTML, Chinese, inline SVG charts) for a month or year")
+                responses={200: {"content": {"application/pdf": {}, "image/png": {}}},
+                           503: {"description": "format=pdf/png without a usable headless Chromium"}},
+                summary="通报: the periodic bulletin for a month or year: HTML (Chinese, inline SVG charts), "
+                        "or the same page as PDF / PNG (format=pdf|png, rendered by headless Chromium)")
     async def bulletin(
         _principal: Annotated[Principal, Depends(require(Permission.METRICS_READ))],
         period: Annotated[str, Query(max_length=7)],
         as_of: Annotated[date | None, Query()] = None,
-    ) -> HTMLResponse:
+        fmt: Annotated[Literal["html", "pdf", "png"], Query(alias="format")] = "html",
+    ) -> Response:
         start, end = period_bounds(period)
         as_of = as_of if as_of is not None and start <= as_of <= end else await default_as_of(store, period)
         data = await gather(store, policy, period, as_of)
-        return HTMLResponse(render(policy, period, as_of, data))
+        page = render(policy, period, as_of, data)
+        if fmt == "html":
+            return HTMLResponse(page)
+        content = await exporter.export(page, fmt)
+        return Response(content, media_type=MEDIA_TYPES[fmt],
+                        headers={"Content-Disposition": content_disposition(period, fmt)})
 
     return router
