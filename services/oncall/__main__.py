@@ -1,0 +1,3 @@
+from services.oncall.main import main
+
+main()
