@@ -12,6 +12,9 @@ Sources, each the one place its facts live:
   rules/*.yaml           the rules files (copied into the k8s base for the ConfigMap)
   deploy/mongo/init.js   the replica-set/user initialisation (copied for the ConfigMap)
   deploy/grafana/dashboards/*.json   dashboards (issue 8), packed into a ConfigMap
+  deploy/prometheus/rules/*.yml      alert rules (issue 6), packed into a ConfigMap
+  deploy/alertmanager/alertmanager.yml  alert routing (issue 6), copied into a ConfigMap with the
+                         in-cluster webhook URL of oncall
 
 Outputs (checked in; never edit them by hand):
   docker-compose.yml
@@ -22,6 +25,8 @@ Outputs (checked in; never edit them by hand):
   deploy/k8s/base/mongo/init-job.yaml, deploy/k8s/base/mongo/init.js
   deploy/k8s/base/rules/*.yaml
   deploy/k8s/base/monitoring/prometheus-config.yaml, grafana-dashboards.yaml
+  deploy/k8s/base/monitoring/prometheus-rules.yaml, alertmanager-config.yaml
+  deploy/k8s/base/monitoring/alertmanager-secret.example.yaml (a placeholder, not applied)
 """
 from __future__ import annotations
 
@@ -70,6 +75,11 @@ APP_UID = 10001
 SESSION_TIMEOUT_MS = "10000"
 HEARTBEAT_INTERVAL_MS = "3000"
 DEFAULT_PARTITIONS = Settings().partitions
+# Alertmanager -> oncall (issue 6): the webhook path oncall serves, and where Alertmanager reads the
+# bearer JWT it sends (http_config.authorization.credentials_file in deploy/alertmanager/alertmanager.yml).
+ONCALL_WEBHOOK_PATH = "/alertmanager/webhook"
+ALERTMANAGER_TOKEN_FILE = "/etc/alertmanager/secrets/oncall-token"
+ALERTMANAGER_TOKEN_SECRET = "ecc-alertmanager-oncall"
 DEFAULT_PREFIX = Settings().topic_prefix
 
 
@@ -530,6 +540,62 @@ def prometheus_configmap() -> str:
     return dump(cm)
 
 
+def prometheus_rules_configmap() -> str:
+    """The alert rules, for the Prometheus that scrapes ECC: mount at /etc/prometheus/rules."""
+    data = {}
+    for path in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml")):
+        yaml.safe_load(path.read_text(encoding="utf-8"))  # a broken rules file fails here, not in Prometheus
+        data[path.name] = path.read_text(encoding="utf-8")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "ecc-prometheus-rules", "labels": labels("prometheus", "monitoring")},
+          "data": data}
+    return dump(cm)
+
+
+def compose_oncall_url() -> str:
+    return f"http://oncall:{SERVICE_PORTS['oncall']}{ONCALL_WEBHOOK_PATH}"
+
+
+def k8s_oncall_url() -> str:
+    # Same namespace as the ECC pods, like the scrape config's kubernetes_sd_configs (own_namespace).
+    return f"http://ecc-oncall:{SERVICE_PORTS['oncall']}{ONCALL_WEBHOOK_PATH}"
+
+
+def k8s_alertmanager_config() -> str:
+    """deploy/alertmanager/alertmanager.yml with oncall's in-cluster Service as the webhook."""
+    text = (DEPLOY / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8")
+    config = yaml.safe_load(text)
+    urls = [w["url"] for r in config["receivers"] for w in r.get("webhook_configs", [])]
+    if not urls or set(urls) != {compose_oncall_url()}:
+        raise SystemExit(f"deploy/alertmanager/alertmanager.yml: every webhook must be {compose_oncall_url()}, got {urls}")
+    files = {w["http_config"]["authorization"]["credentials_file"]
+             for r in config["receivers"] for w in r["webhook_configs"]}
+    if files != {ALERTMANAGER_TOKEN_FILE}:
+        raise SystemExit(f"deploy/alertmanager/alertmanager.yml: credentials_file must be {ALERTMANAGER_TOKEN_FILE}")
+    return text.replace(compose_oncall_url(), k8s_oncall_url())
+
+
+def alertmanager_configmap() -> str:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "ecc-alertmanager", "labels": labels("alertmanager", "monitoring"),
+                       "annotations": {"ecc/credentials-secret": ALERTMANAGER_TOKEN_SECRET,
+                                       "ecc/credentials-file": ALERTMANAGER_TOKEN_FILE}},
+          "data": {"alertmanager.yml": k8s_alertmanager_config()}}
+    return dump(cm)
+
+
+def alertmanager_secret_example() -> str:
+    """Placeholder only (not in kustomization): the court's Alertmanager mounts the real one."""
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": ALERTMANAGER_TOKEN_SECRET, "labels": labels("alertmanager", "monitoring")},
+              "type": "Opaque",
+              "stringData": {"oncall-token": "REPLACE-WITH-A-JWT-FOR-SUB-alertmanager (docs/alerts.md)"}}
+    note = ("# NOT applied by kustomize: create the real Secret once per cluster (docs/alerts.md\n"
+            "# \"Alertmanager credentials\") and mount key oncall-token at " + ALERTMANAGER_TOKEN_FILE + "\n"
+            "# in the Alertmanager that loads the ecc-alertmanager ConfigMap.\n")
+    return dump(secret).replace(HEADER, HEADER + note, 1)
+
+
 def dashboards_configmap() -> str:
     data = {}
     for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
@@ -557,6 +623,8 @@ def base_kustomization(services: list[Service], rules: list[str]) -> str:
             "mongo/statefulset.yaml",
             "mongo/init-job.yaml",
             "monitoring/prometheus-config.yaml",
+            "monitoring/prometheus-rules.yaml",
+            "monitoring/alertmanager-config.yaml",
             "monitoring/grafana-datasources.yaml",
             "monitoring/grafana-dashboards.yaml",
             *[f"services/{s.name}.yaml" for s in services],
@@ -723,6 +791,8 @@ def compose(services: list[Service]) -> str:
         "restart": "unless-stopped",
         "command": ["--config.file=/etc/alertmanager/alertmanager.yml"],
         "volumes": ["./deploy/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"],
+        # The bearer JWT for oncall's webhook, minted once on the host (docs/alerts.md).
+        "secrets": [{"source": "alertmanager-oncall-token", "target": ALERTMANAGER_TOKEN_FILE}],
         "ports": ["127.0.0.1:9093:9093"],
         "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9093/-/ready"],
                         "interval": "10s", "timeout": "5s", "retries": 6},
@@ -743,6 +813,8 @@ def compose(services: list[Service]) -> str:
         "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:3000/api/health"],
                         "interval": "10s", "timeout": "5s", "retries": 6},
     }
+    doc["secrets"] = {"alertmanager-oncall-token": {
+        "file": "${ECC_ALERTMANAGER_TOKEN_FILE:-./.ecc/alertmanager-oncall-token}"}}
     return dump(doc)
 
 
@@ -761,6 +833,9 @@ def outputs() -> dict[Path, str]:
         BASE / "mongo" / "init.js": (DEPLOY / "mongo" / "init.js").read_text(encoding="utf-8"),
         BASE / "monitoring" / "prometheus-config.yaml": prometheus_configmap(),
         BASE / "monitoring" / "grafana-dashboards.yaml": dashboards_configmap(),
+        BASE / "monitoring" / "prometheus-rules.yaml": prometheus_rules_configmap(),
+        BASE / "monitoring" / "alertmanager-config.yaml": alertmanager_configmap(),
+        BASE / "monitoring" / "alertmanager-secret.example.yaml": alertmanager_secret_example(),
     }
     for svc in services:
         files[BASE / "services" / f"{svc.name}.yaml"] = service_manifests(svc)

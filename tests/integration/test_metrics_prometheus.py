@@ -11,12 +11,9 @@ NOT_COVERED and only checked to be valid queries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-import subprocess
 from dataclasses import replace
 
-import httpx
 import pytest
 
 pytest.importorskip("grafana_foundation_sdk", reason="grafana-foundation-sdk==0.0.21 not installed")
@@ -27,6 +24,7 @@ from shared.runtime.service import ServiceProcess
 from shared.topics import ALERTS, CASE_EVENTS, CLOCK
 from tests.conftest import wait_until
 from tests.integration.harness import publish, running
+from tests.integration.monitoring import prometheus_scraping
 from tests.integration.test_metrics import ALERT_EVENTS, EVENTS, publish_events
 from tests.unit.test_metrics_indicators import day_ticks, raised
 from tools.dashboards import build_all  # noqa: E402
@@ -35,38 +33,6 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian package prometheus not installed")]
 
 NOT_COVERED = ("ecc_funds_", "ecc_errors_total")
-
-
-@contextlib.asynccontextmanager
-async def prometheus_scraping(tmp_path, target_port: int):
-    from tools import stack
-    port = stack.free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        f"  - job_name: ecc\n    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n",
-        encoding="utf-8")
-    log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen(  # noqa: S603 - a fixed binary and arguments
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            async def ready() -> bool:
-                with contextlib.suppress(httpx.HTTPError):
-                    return (await client.get("/-/ready")).status_code == 200
-                return False
-
-            await wait_until(ready, timeout=30, what="prometheus ready")
-            yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 async def test_every_dashboard_query_returns_data_from_prometheus(settings, tmp_path):
