@@ -4,7 +4,7 @@
 runs as a subprocess (argv, never a shell) on a file in a private temporary directory, with its own
 throw-away profile, a deadline, no DNS (`--host-resolver-rules`) and no background networking; the
 page itself is self-contained (inline SVG and CSS, no script), so it needs no network. At most
-`ECC_EXPORT_CONCURRENCY` renders run at once (each is a whole browser, ~1-2 s and ~150 MB).
+`ECC_EXPORT_CONCURRENCY` renders run at once (each is a whole browser: ~1.5 s here).
 
 A PNG is a screenshot of the whole page: headless Chromium captures only its window, so a first
 run measures the page height (`--dump-dom` of a copy with a one-line script that writes the
