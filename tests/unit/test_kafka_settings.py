@@ -174,3 +174,12 @@ def test_a_ca_file_without_tls_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("ECC_KAFKA_CA_FILE", str(write_ca(tmp_path / "ca.crt")))
     with pytest.raises(ConfigError, match="ECC_KAFKA_CA_FILE is set but ECC_KAFKA_SECURITY_PROTOCOL=PLAINTEXT"):
         Settings.from_env()
+
+
+def test_every_kafka_client_goes_through_client_kwargs():
+    """A client built with its own bootstrap_servers= would skip TLS/SASL in production."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = [str(path.relative_to(root)) for folder in ("shared", "services", "tools")
+                 for path in (root / folder).rglob("*.py")
+                 if "bootstrap_servers=" in path.read_text(encoding="utf-8") and path.name != "kafka.py"]
+    assert not offenders, f"build aiokafka clients with **client_kwargs(settings): {offenders}"
