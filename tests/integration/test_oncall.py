@@ -27,9 +27,9 @@ from services.oncall.policy import parse_policy
 from shared.alerts import alert_raised, alert_resolved
 from shared.config import PROJECT_ROOT
 from shared.runtime.service import ServiceProcess
-from shared.topics import ALERTS
+from shared.topics import ALERTS, DEADLETTER
 from tests.conftest import wait_until
-from tests.integration.harness import auth, publish, running
+from tests.integration.harness import auth, publish, read_topic, running
 
 pytestmark = pytest.mark.integration
 
@@ -210,7 +210,7 @@ async def test_resolving_every_alert_closes_the_notification(settings, receiver)
     process, app, dispatcher = start(settings, receiver)
     async with running(process, app, extra=[dispatcher.run]) as http:
         await wait_until(lambda: len(receiver.received) >= 4, timeout=30, what="the initial sends")
-        await publish(settings, ALERTS, [resolved(first), resolved(second)])
+        await publish(settings, ALERTS, [("junk", b"{not json"), resolved(first), resolved(second)])
         ntf_id = "node.notice:critical:quick:1"
 
         async def closed():
@@ -222,6 +222,9 @@ async def test_resolving_every_alert_closes_the_notification(settings, receiver)
         assert (await http.post(f"/notifications/{ntf_id}/ack", json={}, headers=auth("operator"))).status_code == 409
         history = (await http.get("/notifications/history", headers=auth("operator"))).json()
         assert history["total"] == 1 and history["items"][0]["state"] == "closed"
+        letters = await read_topic(settings, DEADLETTER, min_count=1)
+        assert [m["value"]["value"] for m in letters] == ["{not json"]
+        assert letters[0]["value"]["service"] == "oncall" and letters[0]["value"]["error"]
 
 
 def am_payload(status: str = "firing", **labels: str) -> dict[str, Any]:
