@@ -200,9 +200,9 @@ class ChunkedInCollection:
 # ---------------------------------------------------------------- the timed runtime
 
 def _timed_runtime_class():
-    from services.nodewatch.alignment import GatedConsumerRuntime
+    from shared.runtime.consumer import ConsumerRuntime
 
-    class TimedRuntime(GatedConsumerRuntime):
+    class TimedRuntime(ConsumerRuntime):
         """The real runtime, timing each batch from process() to the end of its offset commit."""
 
         def setup(self, target: int, stop_event: asyncio.Event, pids: dict[str, int | None]) -> None:
@@ -244,7 +244,7 @@ async def _produce(bootstrap: str, settings: Settings, topic, events: list) -> d
 async def _consume(stack, settings: Settings, service: str, topics: list, gated: list, handler_for,
                    total: int, chunked_outbox: bool = False) -> dict[str, Any]:
     """Run the service's handler under the timed (gated) runtime until `total` records are committed."""
-    from services.nodewatch.alignment import InputGate
+    from shared.runtime.alignment import InputGate
     from shared.deadline_book import DeadlineBook
     from shared.runtime.health import Health
     from shared.runtime.mongo import connect
@@ -266,7 +266,7 @@ async def _consume(stack, settings: Settings, service: str, topics: list, gated:
         handler, store = handler_for(db, book, gate)
         await store.ensure_indexes()
         runtime = _timed_runtime_class()(
-            gate=gate, gated_topics=[settings.topic(t.suffix) for t in gated], service=service, settings=settings, topics=topics, handler=handler, client=client, db=db,
+            gate=gate, gated=gated, service=service, settings=settings, topics=topics, handler=handler, client=client, db=db,
             outbox=outbox, health=Health(service), group_id=f"bench-{service}-{uuid.uuid4().hex[:6]}")
         pids = {"bench": None, "mongo": stack.mongo_pid, "broker": stack.broker_pid}
         runtime.setup(total, stop, pids)

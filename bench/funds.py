@@ -124,10 +124,10 @@ def workload(n_events: int, run: str, seed: int = 15) -> dict[str, list[tuple[by
 # ---------------------------------------------------------------- the timed runtime
 
 def _timed_runtime_class():
-    # What funds deploys: the shared runtime with nodewatch's watermark gate (services/funds/main.py).
-    from services.nodewatch.alignment import GatedConsumerRuntime
+    # What funds deploys: the shared runtime with the watermark gate (services/funds/main.py).
+    from shared.runtime.consumer import ConsumerRuntime
 
-    class TimedRuntime(GatedConsumerRuntime):
+    class TimedRuntime(ConsumerRuntime):
         """The real runtime, timing each batch from process() to the end of its offset commit."""
 
         def setup(self, target: int, stop_event: asyncio.Event, pids: dict[str, int | None]) -> None:
@@ -225,7 +225,7 @@ async def measure(stack: Stack, n_events: int) -> dict[str, Any]:
     from services.funds.policy import POLICY_FILE, load_policy
     from services.funds.rules import FundsRules
     from services.funds.store import FundsStore
-    from services.nodewatch.alignment import InputGate
+    from shared.runtime.alignment import InputGate
     from shared.deadline_book import DeadlineBook
     from shared.calendar import default_calendar
     from shared.runtime.health import Health
@@ -266,7 +266,7 @@ async def measure(stack: Stack, n_events: int) -> dict[str, Any]:
         gate = InputGate()
         handler = _TimedHandler(FundsHandler(FundsRules(policy, default_calendar()), book, store, gate))
         runtime = _timed_runtime_class()(
-            gate=gate, gated_topics=[settings.topic(t.suffix) for t in (FUNDS_EVENTS, CASE_EVENTS, TRIAGE_DECISIONS)],
+            gate=gate, gated=[FUNDS_EVENTS, CASE_EVENTS, TRIAGE_DECISIONS],
             service="funds", settings=settings, topics=[FUNDS_EVENTS, CASE_EVENTS, TRIAGE_DECISIONS, CLOCK],
             handler=handler, client=client, db=db, outbox=outbox, health=Health("funds"),
             group_id=f"bench-funds-{run}")

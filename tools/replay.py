@@ -39,9 +39,10 @@ acknowledgements and readers from the fetch high watermark.
 
 A year of hourly ticks has ≈ 2,600 windows with events, so ≈ 5,200 barriers;
 each costs one fetch round trip of every watched consumer plus its transaction.
-The consumer's fetch wait (`fetch_max_wait_ms`, 100 ms in shared/runtime) sets the
-floor: Tansu answers a fetch only when that wait ends. `tune_fetch_wait` lowers it
-for in-process services (see there).
+The consumer's fetch wait (`ECC_FETCH_MAX_WAIT_MS`, 100 ms by default) sets the
+floor: Tansu answers a fetch only when that wait ends, so a barrier costs about
+one wait per hop. Replays lower it to 5 ms (`in_process(..., fetch_max_wait_ms=5)`,
+bench/replay.py sets the variable for the service processes).
 
 The free-running replay publishes everything in order as fast as the producer
 goes and waits for the groups to drain: it measures throughput, and its output
@@ -93,28 +94,6 @@ def watched_groups(processes: Iterable[Any]) -> list[Watched]:
 def watched_for(settings: Settings, name: str, topics: Sequence[Topic], group_id: str | None = None) -> Watched:
     """A service in another process, described by its name and the registry topics it consumes."""
     return Watched(name, group_id or f"ecc-{name}", tuple(sorted(settings.topic(t.suffix) for t in topics)))
-
-
-def tune_fetch_wait(processes: Iterable[Any], fetch_max_wait_ms: int) -> None:
-    """Lower the consumers' fetch wait of in-process services (replays and benchmarks only).
-
-    shared/runtime/consumer.py fixes `fetch_max_wait_ms=100`; Tansu holds a fetch for
-    about that long before it answers, which makes each replay barrier cost ≈ 50 ms.
-    Until the runtime takes the wait from Settings, this wraps each runtime's
-    `start` and sets the value on the aiokafka fetcher it created (a private
-    attribute of aiokafka 0.14: checked, and a no-op if it is not there).
-    """
-    for process in processes:
-        for runtime in process.consumers:
-            original = runtime.start
-
-            async def start(runtime=runtime, original=original) -> None:
-                await original()
-                fetcher = getattr(runtime.consumer, "_fetcher", None)
-                if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
-                    fetcher._fetch_max_wait_ms = fetch_max_wait_ms
-
-            runtime.start = start
 
 
 # ---------------------------------------------------------------- the replay
@@ -413,14 +392,14 @@ async def in_process(settings: Settings, names: Sequence[str], *, fetch_max_wait
     from shared.runtime.service import ServiceProcess
     from tools.stack import free_port
 
+    if fetch_max_wait_ms is not None:
+        settings = replace(settings, fetch_max_wait_ms=fetch_max_wait_ms)
     processes, apps = [], []
     for name in names:
         process = ServiceProcess(name, replace(settings, http_port_override=free_port()))
         built = importlib.import_module(f"services.{name}.main").build(process)
         apps.append(built[0] if isinstance(built, tuple) else built)
         processes.append(process)
-    if fetch_max_wait_ms is not None:
-        tune_fetch_wait(processes, fetch_max_wait_ms)
     tasks = [asyncio.create_task(p.serve(app, install_signals=False), name=f"serve-{p.name}")
              for p, app in zip(processes, apps)]
     try:

@@ -9,7 +9,7 @@ from services.entrust.api import build_router
 from services.entrust.handlers import EntrustHandler
 from services.entrust.policy import POLICY_FILE, EntrustPolicy, PolicyError, load_policy
 from services.entrust.store import EntrustStore
-from services.nodewatch.alignment import GatedConsumerRuntime, InputGate
+from shared.runtime.alignment import InputGate
 from shared.calendar import CourtCalendar, default_calendar
 from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
@@ -30,13 +30,8 @@ def build(process: ServiceProcess, policy: EntrustPolicy | None = None, calendar
     gate = InputGate()
     handler = EntrustHandler(policy, calendar, book, store, gate)
     process.on_database_ready(store.ensure_indexes)
-    settings = process.settings
-    # The shared runtime plus the per-partition lag the watermark gate needs (nodewatch's alignment).
-    process.consumers.append(GatedConsumerRuntime(
-        gate=gate, gated_topics=[settings.topic(ENTRUST_EVENTS.suffix)],
-        service=NAME, settings=settings, topics=[ENTRUST_EVENTS, CLOCK], handler=handler,
-        client=process.client, db=process.db, outbox=process.outbox, health=process.health,
-    ))
+    # A tick waits while entrust partitions still hold unread facts timed before it.
+    process.consume([ENTRUST_EVENTS, CLOCK], handler, gate=gate, gated=[ENTRUST_EVENTS])
     app = create_app(
         service=NAME, health=process.health, routers=[build_router(store, book, policy, calendar)],
         audit_db=process.db,

@@ -23,7 +23,7 @@ FUND_TYPES = frozenset({"funds.received", "funds.disbursed", "funds.matched", "f
 
 
 class TickGate(Protocol):
-    """Watermark alignment (as nodewatch's InputGate): which observed ticks may be applied now."""
+    """Watermark alignment (shared/runtime/alignment.py InputGate): which observed ticks may be applied now."""
 
     def bound(self) -> tuple[bool, datetime | None]: ...
 

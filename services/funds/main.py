@@ -16,7 +16,7 @@ from services.funds.handlers import FundsHandler
 from services.funds.policy import POLICY_FILE, FundsPolicy, PolicyError, load_policy
 from services.funds.rules import FundsRules
 from services.funds.store import FundsStore
-from services.nodewatch.alignment import GatedConsumerRuntime, InputGate
+from shared.runtime.alignment import InputGate
 from shared.calendar import CourtCalendar, default_calendar
 from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
@@ -81,14 +81,9 @@ def build(process: ServiceProcess, policy: FundsPolicy | None = None, calendar: 
     gate = InputGate()
     handler = FundsHandler(rules, book, store, gate)
     process.on_database_ready(store.ensure_indexes)
-    settings = process.settings
-    # The shared runtime plus the per-partition lag the watermark gate needs (nodewatch's alignment):
-    # a tick waits while fund, case or triage partitions still hold unread facts timed before it.
-    process.consumers.append(GatedConsumerRuntime(
-        gate=gate, gated_topics=[settings.topic(t.suffix) for t in (FUNDS_EVENTS, CASE_EVENTS, TRIAGE_DECISIONS)],
-        service=NAME, settings=settings, topics=[FUNDS_EVENTS, CASE_EVENTS, TRIAGE_DECISIONS, CLOCK],
-        handler=handler, client=process.client, db=process.db, outbox=process.outbox, health=process.health,
-    ))
+    # A tick waits while fund, case or triage partitions still hold unread facts timed before it.
+    process.consume([FUNDS_EVENTS, CASE_EVENTS, TRIAGE_DECISIONS, CLOCK], handler,
+                    gate=gate, gated=[FUNDS_EVENTS, CASE_EVENTS, TRIAGE_DECISIONS])
     app = create_app(
         service=NAME, health=process.health, routers=[build_router(store, book, rules, policy)], audit_db=process.db,
         description="Case funds (一案一账户): per-case ledger, fund anomaly and payout-deadline alerts on ecc.alerts.",

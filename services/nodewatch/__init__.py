@@ -7,7 +7,7 @@ docs/deadlines.md); alerts on `ecc.alerts`. Reads ecc.case.events, ecc.triage.de
 (the team an alert carries) and ecc.clock.
 
 When ticks are applied (the alerts themselves depend only on event times):
-- alignment.py: a tick waits while a case-event or triage partition has unread
+- shared/runtime/alignment.py (the gate): a tick waits while a case-event or triage partition has unread
   messages older than it (a backlog read clock-first would otherwise raise alerts
   for facts not read yet);
 - handlers.py: a tick at or after the time a triage decision is due (the first network

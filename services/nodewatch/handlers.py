@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from services.nodewatch.alignment import InputGate
+from shared.runtime.alignment import InputGate
 from services.nodewatch.metrics import CASE_EVENTS, CLOCK_HELD_SECONDS, PENDING_CASES, TRIAGE_WAIT_EXPIRED
 from services.nodewatch.rules import NodeRules, new_case, triage_expected_at
 from services.nodewatch.store import NodeStore

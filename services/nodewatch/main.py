@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from services.nodewatch.alignment import GatedConsumerRuntime, InputGate
+from shared.runtime.alignment import InputGate
 from services.nodewatch.api import build_router
 from services.nodewatch.handlers import NodeHandler
 from services.nodewatch.policy import POLICY_FILE, NodePolicy, PolicyError, load_policy
@@ -33,14 +33,8 @@ def build(process: ServiceProcess, policy: NodePolicy | None = None, calendar: C
     handler = NodeHandler(NodeRules(policy, calendar), book, store, gate,
                           triage_wait_seconds=float(os.environ.get("ECC_NODEWATCH_TRIAGE_WAIT_SECONDS") or 30))
     process.on_database_ready(store.ensure_indexes)
-    settings = process.settings
-    # The shared runtime, plus the per-partition lag the gate needs (see alignment.py).
-    runtime = GatedConsumerRuntime(
-        gate=gate, gated_topics=[settings.topic(CASE_EVENTS.suffix), settings.topic(TRIAGE_DECISIONS.suffix)],
-        service=NAME, settings=settings, topics=[CASE_EVENTS, TRIAGE_DECISIONS, CLOCK], handler=handler,
-        client=process.client, db=process.db, outbox=process.outbox, health=process.health,
-    )
-    process.consumers.append(runtime)
+    # A tick waits while case-event or triage partitions hold unread facts timed before it.
+    process.consume([CASE_EVENTS, TRIAGE_DECISIONS, CLOCK], handler, gate=gate, gated=[CASE_EVENTS, TRIAGE_DECISIONS])
     app = create_app(
         service=NAME, health=process.health, routers=[build_router(store, book, policy)], audit_db=process.db,
         description="Node-deadline supervision (流程节点监管): durable deadlines on event time, alerts on ecc.alerts.",

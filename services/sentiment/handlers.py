@@ -19,7 +19,7 @@ TICK = "clock.tick"
 
 
 class TickGate(Protocol):
-    """Watermark alignment (services/nodewatch/alignment.py's InputGate): which observed ticks may apply now."""
+    """Watermark alignment (shared/runtime/alignment.py InputGate): which observed ticks may apply now."""
 
     def bound(self) -> tuple[bool, datetime | None]: ...
 DECIDED = "triage.decided"

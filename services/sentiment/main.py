@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from services.nodewatch.alignment import GatedConsumerRuntime, InputGate
+from shared.runtime.alignment import InputGate
 from services.sentiment.api import build_router
 from services.sentiment.handlers import SentimentHandler
 from services.sentiment.policy import POLICY_FILE, PolicyError, SentimentPolicy, load_policy
@@ -30,13 +30,9 @@ def build(process: ServiceProcess, policy: SentimentPolicy | None = None, calend
     gate = InputGate()
     handler = SentimentHandler(policy, calendar, book, store, gate)
     process.on_database_ready(store.ensure_indexes)
-    settings = process.settings
-    # The shared runtime plus the per-partition lag the watermark gate needs (nodewatch's alignment).
-    process.consumers.append(GatedConsumerRuntime(
-        gate=gate, gated_topics=[settings.topic(SENTIMENT_EVENTS.suffix), settings.topic(TRIAGE_DECISIONS.suffix)],
-        service=NAME, settings=settings, topics=[SENTIMENT_EVENTS, TRIAGE_DECISIONS, CLOCK], handler=handler,
-        client=process.client, db=process.db, outbox=process.outbox, health=process.health,
-    ))
+    # A tick waits while sentiment or triage partitions still hold unread facts timed before it.
+    process.consume([SENTIMENT_EVENTS, TRIAGE_DECISIONS, CLOCK], handler,
+                    gate=gate, gated=[SENTIMENT_EVENTS, TRIAGE_DECISIONS])
     app = create_app(
         service=NAME, health=process.health, routers=[build_router(store, book, policy, calendar)],
         audit_db=process.db,

@@ -32,6 +32,7 @@ from shared.metrics import (
     EVENTS_DUPLICATE, HANDLER_SECONDS, LAST_EVENT_TIMESTAMP,
 )
 from shared.runtime import inbox
+from shared.runtime.alignment import InputGate
 from shared.runtime.deadletter import DeadLetter, decode_text
 from shared.runtime.effects import Effects
 from shared.runtime.health import Health
@@ -66,7 +67,11 @@ class ConsumerRuntime:
         self, *, service: str, settings: Settings, topics: Sequence[Topic], handler: BatchHandler,
         client: AsyncMongoClient, db: AsyncDatabase, outbox: Outbox, health: Health,
         group_id: str | None = None, ready_max_lag: int = 1000,
+        gate: InputGate | None = None, gated: Sequence[Topic] = (),
     ):
+        """gate/gated: watermark alignment (shared/runtime/alignment.py): the runtime tells `gate`
+        the event time of every valid message of a `gated` topic and, before each batch is
+        handled, each gated partition's lag."""
         self.service = service
         self.settings = settings
         self.topics = {settings.topic(t.suffix): t for t in topics}
@@ -77,6 +82,10 @@ class ConsumerRuntime:
         self.health = health
         self.group_id = group_id or f"ecc-{service}"
         self.ready_max_lag = ready_max_lag
+        self.gate = gate
+        self.gated = frozenset(settings.topic(t.suffix) for t in gated)
+        if gated and gate is None:
+            raise ValueError("gated topics need a gate")
         self.deadletter_topic = settings.topic(DEADLETTER.suffix)
         self.consumer: AIOKafkaConsumer | None = None
         health.register("consumer")
@@ -91,7 +100,7 @@ class ConsumerRuntime:
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.session_timeout_ms,
             heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             max_partition_fetch_bytes=4 << 20,
         )
         await self.consumer.start()
@@ -123,6 +132,8 @@ class ConsumerRuntime:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.service).observe(len(records))
         valid, dead = self._validate(records)
+        if self.gate is not None:
+            await self._feed_gate(valid)
         await self._store_with_retry(valid, dead)
         await self._publish_with_retry()
         LAST_EVENT_TIMESTAMP.labels(self.service).set(time.time())
@@ -146,6 +157,19 @@ class ConsumerRuntime:
                 continue
             valid.append((rec, event))
         return valid, dead
+
+    async def _feed_gate(self, valid: list[tuple[ConsumerRecord, Event]]) -> None:
+        """The last event time read per gated partition, and its lag after this batch."""
+        assert self.consumer is not None and self.gate is not None
+        for rec, event in valid:
+            if rec.topic in self.gated:
+                self.gate.note(rec.topic, rec.partition, event.time)
+        assigned = [tp for tp in self.consumer.assignment() if tp.topic in self.gated]
+        for tp in assigned:
+            highwater = self.consumer.highwater(tp)  # getmany already moved the position past the batch
+            lag = None if highwater is None else max(highwater - await self.consumer.position(tp), 0)
+            self.gate.set_lag(tp.topic, tp.partition, lag)
+        self.gate.forget((tp.topic, tp.partition) for tp in assigned)
 
     def _dead_letter(self, rec: ConsumerRecord, key: str | None, reason: str) -> DeadLetter:
         EVENTS_DEADLETTERED.labels(self.service, rec.topic).inc()

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SEED = 2025
 # ECC_REPLAY_CASES shrinks the year for a quick local look; the figure is 3,000.
 CASES = int(os.environ.get("ECC_REPLAY_CASES", "3000"))
-FETCH_MAX_WAIT_MS = 5  # see tools.replay.tune_fetch_wait
+FETCH_MAX_WAIT_MS = 5  # Tansu holds each fetch this long: the floor of a replay barrier (tools/replay.py)
 
 
 def _nodewatch_ready() -> bool:

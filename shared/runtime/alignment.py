@@ -1,10 +1,20 @@
-"""Watermark alignment: ticks wait until the case facts before them have been read.
+"""Watermark alignment: ticks wait until the facts timed before them have been read.
+
+    gate = InputGate()
+    process.consume([CASE_EVENTS, TRIAGE_DECISIONS, CLOCK], handler,
+                    gate=gate, gated=[CASE_EVENTS, TRIAGE_DECISIONS])
+    ...
+    hold_all, bound = gate.bound()   # in the handler: apply only ticks before `bound`
+
+The runtime (shared/runtime/consumer.py) feeds the gate: the event time of each
+valid message read from a gated topic, and each gated partition's lag measured
+before the batch is handled. Used by nodewatch, funds, entrust and sentiment.
 
 Why: getmany drains one partition at a time, so a consumer catching up on a
 backlog (a replay, a restart after downtime) can read a month of `clock.tick`s
 before the case events of that month. Applied at once, those ticks would raise
 alerts for facts that happened in time but were not read yet, and the alert
-stream would depend on fetch timing. So nodewatch holds a tick W back while a
+stream would depend on fetch timing. So a deadline service holds a tick W back while a
 case-event (or triage) partition still has unread messages and the last event
 read from it is not later than W; partitions that are caught up do not hold
 anything. Per partition, events arrive in the order they were produced, which
@@ -20,9 +30,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from aiokafka import ConsumerRecord
-
-from shared.runtime.consumer import ConsumerRuntime
 
 class InputGate:
     """Per gated partition: is anything unread, and the event time of the last message read."""
@@ -56,36 +63,3 @@ class InputGate:
         if not bounds:
             return False, None
         return False, min(bounds)
-
-
-class GatedConsumerRuntime(ConsumerRuntime):
-    """The shared runtime, plus what the gate needs: per-partition lag and the last event time read."""
-
-    def __init__(self, *, gate: InputGate, gated_topics: Iterable[str], **options):
-        super().__init__(**options)
-        self.gate = gate
-        self.gated = frozenset(gated_topics)
-
-    def _validate(self, records: list[ConsumerRecord]):
-        valid, dead = super()._validate(records)
-        for rec, event in valid:
-            if rec.topic in self.gated:
-                self.gate.note(rec.topic, rec.partition, event.time)
-        return valid, dead
-
-    async def process(self, records: list[ConsumerRecord]) -> None:
-        await self._measure_lag()
-        await super().process(records)
-
-    async def _measure_lag(self) -> None:
-        """Lag after this batch (getmany already moved the positions past it)."""
-        assert self.consumer is not None
-        assigned = [tp for tp in self.consumer.assignment() if tp.topic in self.gated]
-        for tp in assigned:
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                self.gate.set_lag(tp.topic, tp.partition, None)
-                continue
-            position = await self.consumer.position(tp)
-            self.gate.set_lag(tp.topic, tp.partition, max(highwater - position, 0))
-        self.gate.forget((tp.topic, tp.partition) for tp in assigned)
