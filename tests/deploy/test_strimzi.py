@@ -1,15 +1,19 @@
-"""Strimzi resources validated against the vendored Strimzi CRD schemas (deploy/vendor/strimzi-1.x,
-official files byte for byte where they could be had; see its README).
+"""Strimzi resources validated against the vendored Strimzi schemas (deploy/vendor/strimzi-1.x: every
+file there is a byte-for-byte copy whose size and sha256 its README records; provenance there).
 
-The CRD's openAPIV3Schema is turned into a JSON Schema the way the API server applies it with
-strict field validation (`kubectl apply --validate=strict`): an object with declared properties
-accepts no others unless it says x-kubernetes-preserve-unknown-fields. CEL rules
-(x-kubernetes-validations) are not evaluated here.
+Two kinds of schema file, one per kind we use:
+- `*.yaml`, Strimzi's own CRD: its `v1` openAPIV3Schema is turned into a JSON Schema the way the API
+  server applies it with strict field validation (`kubectl apply --validate=strict`): an object with
+  declared properties accepts no others unless it says x-kubernetes-preserve-unknown-fields.
+- `datree/<kind>_v1.json`, the kubeconform catalog's JSON Schema extracted from Strimzi's CRD: already
+  strict below the root, used unmodified (Draft 4 keywords); only the top level is closed here.
+CEL rules (x-kubernetes-validations) are not evaluated.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,9 @@ from tests.deploy.conftest import DEPLOY, OVERLAYS, by_kind
 jsonschema = pytest.importorskip("jsonschema", reason="pip install jsonschema (the `deploy` extra)")
 
 VENDOR = DEPLOY / "vendor" / "strimzi-1.x"
+CATALOG = VENDOR / "datree"
 KINDS = ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser")
+TOP_LEVEL = {"apiVersion", "kind", "metadata", "spec", "status"}
 
 
 def to_json_schema(node: Any) -> Any:
@@ -40,31 +46,51 @@ def to_json_schema(node: Any) -> Any:
     return out
 
 
-def crd_schemas() -> dict[str, dict[str, Any]]:
-    schemas = {}
+def load_schemas() -> dict[str, list[tuple[Path, Any]]]:
+    """{kind: [(file, validator)]} for every schema file vendored, CRDs and catalog alike."""
+    found: dict[str, list[tuple[Path, Any]]] = {}
     for path in sorted(VENDOR.glob("*.yaml")):
         crd = yaml.safe_load(path.read_text(encoding="utf-8"))
-        kind = crd["spec"]["names"]["kind"]
         [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
         assert version["served"] and version["storage"], path
-        schemas[kind] = to_json_schema(version["schema"]["openAPIV3Schema"])
-    return schemas
+        schema = to_json_schema(version["schema"]["openAPIV3Schema"])
+        found.setdefault(crd["spec"]["names"]["kind"], []).append((path, jsonschema.Draft7Validator(schema)))
+    by_file = {f"{kind.lower()}_v1.json": kind for kind in KINDS}
+    for path in sorted(CATALOG.glob("*.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        found.setdefault(by_file.get(path.name, path.name), []).append((path, jsonschema.Draft4Validator(schema)))
+    return found
 
 
-SCHEMAS = crd_schemas()
+SOURCES = load_schemas()
 
 
 def errors(kind: str, doc: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft7Validator(SCHEMAS[kind])
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    [(_, validator)] = SOURCES[kind]
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    if "additionalProperties" not in validator.schema:  # the catalog leaves the root open; the API server does not
+        problems += [f"{key}: not a top-level field of a {kind}" for key in sorted(set(doc) - TOP_LEVEL)]
+    return problems
 
 
-def test_vendored_crds_cover_every_kind_we_use():
-    assert set(SCHEMAS) == set(KINDS)
+def test_one_vendored_schema_per_kind_we_use():
+    assert {kind: [p.relative_to(VENDOR).as_posix() for p, _ in files] for kind, files in SOURCES.items()} == {
+        "Kafka": ["datree/kafka_v1.json"], "KafkaNodePool": ["datree/kafkanodepool_v1.json"],
+        "KafkaTopic": ["datree/kafkatopic_v1.json"], "KafkaUser": ["044-Crd-kafkauser.yaml"]}
+
+
+@pytest.mark.parametrize("name", ["kafka_v1.json", "kafkanodepool_v1.json", "kafkatopic_v1.json"])
+def test_catalog_files_are_json_schemas_of_a_custom_resource(name):
+    schema = json.loads((CATALOG / name).read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator.check_schema(schema)
+    assert schema["type"] == "object" and schema["required"] == ["spec"]
+    assert set(schema["properties"]) == TOP_LEVEL
+    spec = schema["properties"]["spec"]
+    assert spec["type"] == "object" and spec["additionalProperties"] is False and spec["properties"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_strimzi_resources_match_the_crds(rendered, overlay):
+def test_strimzi_resources_match_the_schemas(rendered, overlay):
     docs = [d for d in rendered[overlay] if d["apiVersion"].startswith("kafka.strimzi.io/")]
     assert {d["kind"] for d in docs} == set(KINDS)
     for doc in docs:
@@ -155,50 +181,49 @@ def test_prod_kafka_tolerates_one_broker_down(rendered):
 
 
 def test_the_schema_check_rejects_bad_resources(rendered):
-    """Guard against a validator that passes everything."""
+    """Guard against a validator that passes everything, in the subtrees we set and in those we do not
+    set yet (pod templates, status), which the earlier pruned schemas accepted blindly."""
     [kafka] = by_kind(rendered["prod"], "Kafka")
-    bad = copy.deepcopy(kafka)
-    bad["spec"]["kafka"]["listeners"][0]["tpye"] = "internal"
-    assert errors("Kafka", bad)
     [topic] = by_kind(rendered["prod"], "KafkaTopic")[:1]
-    bad = copy.deepcopy(topic)
-    bad["spec"]["partitions"] = 0
-    assert errors("KafkaTopic", bad)
     [user] = by_kind(rendered["prod"], "KafkaUser")[:1]
-    bad = copy.deepcopy(user)
-    bad["spec"]["authorization"]["acls"][0]["operations"] = ["Reed"]
-    assert errors("KafkaUser", bad)
     [pool] = by_kind(rendered["prod"], "KafkaNodePool")
-    bad = copy.deepcopy(pool)
-    bad["spec"]["roles"] = ["zookeeper"]
-    assert errors("KafkaNodePool", bad)
+    breakages = [
+        (kafka, lambda d: d["spec"]["kafka"]["listeners"][0].update(tpye="internal")),
+        (kafka, lambda d: d["spec"]["kafka"].update(template={"pod": {"tolerations": [{"efect": "NoSchedule"}]}})),
+        (kafka, lambda d: d["spec"]["kafka"]["listeners"][0].update(configuration={"maxConnections": "many"})),
+        (kafka, lambda d: d.update(sepc={})),
+        (topic, lambda d: d["spec"].update(partitions=0)),
+        (topic, lambda d: d.update(status={"replicasChange": {"state": "done"}})),
+        (user, lambda d: d["spec"]["authorization"]["acls"][0].update(operations=["Reed"])),
+        (pool, lambda d: d["spec"].update(roles=["zookeeper"])),
+        (pool, lambda d: d["spec"].update(template={"pod": {"securityContext": {"runAsUser": "root"}}})),
+    ]
+    for good, breakage in breakages:
+        assert not errors(good["kind"], good)
+        bad = copy.deepcopy(good)
+        breakage(bad)
+        assert errors(bad["kind"], bad), f"{good['kind']}: {bad['spec']}"
 
 
-def official_files() -> dict[str, tuple[str, int, str]]:
-    """README "Official files" table: {file: (commit, bytes, sha256)}."""
+def recorded_files() -> dict[str, tuple[str, int, str]]:
+    """README "Official files" and "Catalog files" tables: {path under the folder: (commit, bytes, sha256)}."""
     readme = (VENDOR / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Official files", 1)[1].split("\n## ", 1)[0]
-    rows = [line.strip("|").split("|") for line in section.splitlines()
-            if line.startswith("| ") and line.endswith(" |") and "sha256" not in line]
+    rows = []
+    for title in ("## Official files", "## Catalog files"):
+        section = readme.split(title, 1)[1].split("\n## ", 1)[0]
+        rows += [line.strip("|").split("|") for line in section.splitlines()
+                 if line.startswith("| ") and line.endswith(" |") and "sha256" not in line]
     return {cells[0].strip(): (cells[2].strip(), int(cells[3]), cells[4].strip()) for cells in rows}
 
 
-def test_official_crds_are_byte_for_byte_what_the_readme_records():
-    official = official_files()
-    assert "044-Crd-kafkauser.yaml" in official
-    for name, (commit, size, sha) in official.items():
+def test_vendored_files_are_byte_for_byte_what_the_readme_records():
+    recorded = recorded_files()
+    on_disk = {p.relative_to(VENDOR).as_posix() for p in VENDOR.rglob("*") if p.is_file() and p.name != "README.md"}
+    assert set(recorded) == on_disk, "every vendored file, and only those, has a row in the README"
+    assert {"044-Crd-kafkauser.yaml", "datree/kafka_v1.json", "datree/kafkanodepool_v1.json",
+            "datree/kafkatopic_v1.json", "datree/LICENSE"} <= on_disk
+    for name, (commit, size, sha) in recorded.items():
         data = (VENDOR / name).read_bytes()
         assert len(commit) == 40 and int(commit, 16) >= 0, name
         assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha), f"{name} is not the recorded file"
-        assert b"ECC-PRUNED" not in data
-
-
-def test_every_other_vendored_crd_is_a_documented_transcription():
-    """Until the official files replace them (README "Transcribed files")."""
-    readme = (VENDOR / "README.md").read_text(encoding="utf-8")
-    transcribed = sorted(p for p in VENDOR.glob("*.yaml") if p.name not in official_files())
-    for path in transcribed:
-        assert f"`{path.name}`" in readme, path.name
-        assert path.read_text(encoding="utf-8").count("ECC-PRUNED") >= 1, path.name
-    for word in ("Strimzi", "v1", "ECC-PRUNED", "description", "metio/kube-custom-resources-rs"):
-        assert word in readme
+        assert b"ECC-PRUNED" not in data, f"{name} was edited"
