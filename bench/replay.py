@@ -100,7 +100,8 @@ async def whole_stack(ctx: Context, phase_name: str, *, profile: tuple[str, ...]
     for name in stack_services():
         port = tools_stack.free_port()
         env = ctx.stack.env(settings, **{f"ECC_{name.upper()}_PORT": str(port)}, ECC_JWT_ALG="HS256",
-                            ECC_JWT_SECRET=secret, ECC_LOG_LEVEL="WARNING", ECC_FETCH_MAX_WAIT_MS="5")
+                            ECC_JWT_SECRET=secret, ECC_FETCH_MAX_WAIT_MS="5",
+                            ECC_LOG_LEVEL=os.environ.get("ECC_BENCH_LOG_LEVEL", "WARNING"))
         env.pop("ECC_JWT_SECRET_FILE", None)
         argv = [sys.executable, "-m", f"services.{name}"]
         if name in profile:

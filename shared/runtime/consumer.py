@@ -137,7 +137,9 @@ class ConsumerRuntime:
         await self._store_with_retry(valid, dead)
         await self._publish_with_retry()
         LAST_EVENT_TIMESTAMP.labels(self.service).set(time.time())
-        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        BATCH_SECONDS.labels(self.service).observe(elapsed)
+        log.debug("batch_stored", records=len(records), valid=len(valid), dead=len(dead), seconds=round(elapsed, 4))
 
     def _validate(self, records: list[ConsumerRecord]) -> tuple[list[tuple[ConsumerRecord, Event]], list[DeadLetter]]:
         valid: list[tuple[ConsumerRecord, Event]] = []
