@@ -4,7 +4,8 @@
     python deploy/generate.py --check   # exit 1 and list the stale files (tests/deploy runs this)
 
 Sources, each the one place its facts live:
-  deploy/services.yaml   which services are deployed, with replicas/HPA/resources
+  deploy/services.yaml   which services are deployed, with replicas/HPA/resources, and per service
+                         its extra egress (NetworkPolicy ipBlock) and its Secret of files (`*_FILE`)
   shared/config.py       SERVICE_PORTS (contract §10) and the default partition count
   shared/topics.py       ALL_TOPICS: every topic with its retention
   rules/access.yaml      topic_acl: which downstream identities may read which topics
@@ -32,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +84,33 @@ ONCALL_WEBHOOK_PATH = "/alertmanager/webhook"
 ALERTMANAGER_TOKEN_FILE = "/etc/alertmanager/secrets/oncall-token"
 ALERTMANAGER_TOKEN_SECRET = "ecc-alertmanager-oncall"
 DEFAULT_PREFIX = Settings().topic_prefix
+# A service's own Secret (services.yaml `secret`) is mounted here, one file per key.
+SERVICE_SECRETS_DIR = "/etc/ecc/secrets"
 
 
 # ---------------------------------------------------------------- inputs
+
+@dataclass(frozen=True)
+class Egress:
+    """services.yaml `egress`: TCP from the service's pods to `cidr` on `ports` (an ipBlock rule)."""
+    cidr: str
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ServiceSecret:
+    """services.yaml `secret`: a Secret the court creates; each key is mounted as a file and the
+    service reads its path from `<VARIABLE>_FILE` (e.g. services/oncall/channels.py)."""
+    name: str
+    files: tuple[tuple[str, str], ...]   # (Secret key, VARIABLE)
+
+    @property
+    def directory(self) -> str:
+        return f"{SERVICE_SECRETS_DIR}/{self.name}"
+
+    def path(self, key: str) -> str:
+        return f"{self.directory}/{key}"
+
 
 @dataclass(frozen=True)
 class Service:
@@ -94,6 +121,14 @@ class Service:
     hpa: dict[str, int] | None
     cpu: str
     memory: str
+    egress: tuple[Egress, ...] = ()
+    secret: ServiceSecret | None = None
+    env: tuple[str, ...] = ()       # plain settings compose passes through from the host
+
+    def passthrough(self) -> list[str]:
+        """Variables compose takes from the host (empty by default): the secret's and `env`."""
+        secret_vars = [var for _, var in self.secret.files] if self.secret else []
+        return secret_vars + [v for v in self.env if v not in secret_vars]
 
     @property
     def deployment(self) -> str:
@@ -119,7 +154,7 @@ def load_services(path: Path = DEPLOY / "services.yaml") -> list[Service]:
     services = []
     for name, spec in raw.items():
         spec = spec or {}
-        unknown = set(spec) - {"api", "replicas", "hpa", "cpu", "memory"}
+        unknown = set(spec) - {"api", "replicas", "hpa", "cpu", "memory", "egress", "secret", "env"}
         if unknown:
             raise SystemExit(f"deploy/services.yaml: {name}: unknown keys {sorted(unknown)}")
         if name not in SERVICE_PORTS:
@@ -128,8 +163,61 @@ def load_services(path: Path = DEPLOY / "services.yaml") -> list[Service]:
             name=name, port=SERVICE_PORTS[name], api=bool(spec.get("api", True)),
             replicas=int(spec.get("replicas", 2)), hpa=spec.get("hpa"),
             cpu=str(spec.get("cpu", "100m")), memory=str(spec.get("memory", "256Mi")),
+            egress=_parse_egress(name, spec.get("egress") or []),
+            secret=_parse_secret(name, spec["secret"]) if spec.get("secret") else None,
+            env=_parse_env(name, spec.get("env") or []),
         ))
     return services
+
+
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def _parse_egress(service: str, raw: Any) -> tuple[Egress, ...]:
+    where = f"deploy/services.yaml: {service}.egress"
+    if not isinstance(raw, list):
+        raise SystemExit(f"{where}: a list of {{cidr, ports}}")
+    rules = []
+    for rule in raw:
+        if not isinstance(rule, dict) or set(rule) != {"cidr", "ports"}:
+            raise SystemExit(f"{where}: each entry is exactly {{cidr, ports}}, got {rule!r}")
+        try:
+            network = ipaddress.ip_network(str(rule["cidr"]), strict=True)
+        except ValueError as exc:
+            raise SystemExit(f"{where}: {exc}") from exc
+        if network.prefixlen == 0:  # the point of the policy is to name the gateways' network
+            raise SystemExit(f"{where}: {network} allows every address; name the gateway network")
+        ports = rule["ports"]
+        if (not isinstance(ports, list) or not ports
+                or not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports)):
+            raise SystemExit(f"{where}: ports must be a non-empty list of TCP port numbers, got {ports!r}")
+        rules.append(Egress(cidr=str(network), ports=tuple(ports)))
+    return tuple(rules)
+
+
+def _parse_secret(service: str, raw: Any) -> ServiceSecret:
+    where = f"deploy/services.yaml: {service}.secret"
+    if not isinstance(raw, dict) or set(raw) != {"name", "files"} or not isinstance(raw["files"], dict):
+        raise SystemExit(f"{where}: exactly {{name, files: {{<secret key>: <VARIABLE>}}}}")
+    name = str(raw["name"])
+    if not _DNS_NAME.match(name):
+        raise SystemExit(f"{where}: {name!r} is not a Kubernetes object name")
+    files = []
+    for key, var in raw["files"].items():
+        if not _SECRET_KEY.match(str(key)) or not _ENV_NAME.match(str(var)) or str(var).endswith("_FILE"):
+            raise SystemExit(f"{where}: {key!r}: {var!r} - a Secret key and the VARIABLE whose _FILE the service reads")
+        files.append((str(key), str(var)))
+    if not files:
+        raise SystemExit(f"{where}: no files")
+    return ServiceSecret(name=name, files=tuple(files))
+
+
+def _parse_env(service: str, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(v, str) and _ENV_NAME.match(v) for v in raw):
+        raise SystemExit(f"deploy/services.yaml: {service}.env: a list of VARIABLE names, got {raw!r}")
+    return tuple(raw)
 
 
 def services_on_disk() -> set[str]:
@@ -215,6 +303,7 @@ def service_manifests(svc: Service) -> str:
             "mongodb://$(ECC_MONGO_USER):$(ECC_MONGO_PASSWORD)@$(ECC_MONGO_HOSTS)/"
             f"?replicaSet={REPLICA_SET}&authSource=admin&retryWrites=true&w=majority")},
         *kafka_client_env(svc),
+        *secret_file_env(svc),
     ]
     container = {
         "name": "app",
@@ -238,6 +327,7 @@ def service_manifests(svc: Service) -> str:
             {"name": "jwt", "mountPath": "/etc/ecc/jwt", "readOnly": True},
             {"name": "kafka-user", "mountPath": KAFKA_USER_DIR, "readOnly": True},
             {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True},
+            *secret_mounts(svc),
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
@@ -280,6 +370,7 @@ def service_manifests(svc: Service) -> str:
                                                           "items": [{"key": "password", "path": "password"}]}},
                         {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET,
                                                         "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                        *secret_volumes(svc),
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                 },
@@ -314,6 +405,7 @@ def service_manifests(svc: Service) -> str:
                 {"to": [{"podSelector": {"matchLabels": selector("mongo")}}],
                  "ports": [{"protocol": "TCP", "port": 27017}]},
                 DNS_EGRESS,
+                *extra_egress(svc),
             ],
         },
     }
@@ -353,6 +445,38 @@ def kafka_client_env(svc: Service) -> list[dict[str, Any]]:
 
 DNS_EGRESS = {"to": [{"namespaceSelector": {}}],
               "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+
+
+def extra_egress(svc: Service) -> list[dict[str, Any]]:
+    """services.yaml `egress`, after Kafka, MongoDB and DNS (an overlay patches them by index:
+    /spec/egress/3 is the first; deploy/k8s/overlays/prod does for oncall's gateways)."""
+    return [{"to": [{"ipBlock": {"cidr": rule.cidr}}],
+             "ports": [{"protocol": "TCP", "port": port} for port in rule.ports]} for rule in svc.egress]
+
+
+SERVICE_SECRET_VOLUME = "service-secret"
+
+
+def secret_file_env(svc: Service) -> list[dict[str, Any]]:
+    if not svc.secret:
+        return []
+    return [{"name": f"{var}_FILE", "value": svc.secret.path(key)} for key, var in svc.secret.files]
+
+
+def secret_mounts(svc: Service) -> list[dict[str, Any]]:
+    if not svc.secret:
+        return []
+    return [{"name": SERVICE_SECRET_VOLUME, "mountPath": svc.secret.directory, "readOnly": True}]
+
+
+def secret_volumes(svc: Service) -> list[dict[str, Any]]:
+    # Not optional, and every key listed: a missing Secret or key keeps the pod in
+    # ContainerCreating with an event that names it, instead of a service running without
+    # its gateways unnoticed. A key the court does not use holds an empty value (= not configured).
+    if not svc.secret:
+        return []
+    return [{"name": SERVICE_SECRET_VOLUME, "secret": {
+        "secretName": svc.secret.name, "items": [{"key": key, "path": key} for key, _ in svc.secret.files]}}]
 
 
 # ---------------------------------------------------------------- kubernetes: kafka
@@ -755,7 +879,8 @@ def compose(services: list[Service]) -> str:
             "build": {"context": "."},
             "command": ["python", "-m", f"services.{svc.name}"],
             "restart": "unless-stopped",
-            "environment": ecc_env,
+            # services.yaml `secret`/`env`: taken from the host's environment, empty when unset.
+            "environment": {**ecc_env, **{var: f"${{{var}:-}}" for var in svc.passthrough()}},
             "ports": [f"127.0.0.1:{svc.port}:{svc.port}"],
             "volumes": ["ecc-jwt:/var/lib/ecc/jwt:ro"],
             "read_only": True,
