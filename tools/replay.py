@@ -62,6 +62,7 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.config import Settings
 from shared.contract.envelope import Event
@@ -139,7 +140,9 @@ class Replayer:
         self.barrier_timeout = barrier_timeout
         self.stall_seconds = stall_seconds
         self.producer: AIOKafkaProducer | None = None
-        self.probes: dict[str, AIOKafkaConsumer] = {}
+        # One admin client reads every group's commits: one OffsetFetch per group per poll.
+        self.admin: AIOKafkaAdminClient | None = None
+        self.coordinators: dict[str, int] = {}
         self.published_end: dict[TopicPartition, int] = {}  # offset of the next message, per partition
         self.committed: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
         self.last_sent: dict[TopicPartition, tuple[bytes, bytes]] = {}
@@ -156,17 +159,15 @@ class Replayer:
             **client_kwargs(self.settings), acks="all", enable_idempotence=False,
             linger_ms=self.linger_ms, max_batch_size=1 << 20)
         await self.producer.start()
+        self.admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
+        await self.admin.start()
         for watched in self.watched:
-            # A consumer that never subscribes: it does not join the group, it only reads its commits.
-            probe = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=watched.group_id,
-                                     enable_auto_commit=False)
-            await probe.start()
-            self.probes[watched.name + "/" + watched.group_id] = probe
+            self.coordinators[watched.group_id] = await self.admin.find_coordinator(watched.group_id)
 
     async def stop(self) -> None:
-        for probe in self.probes.values():
-            await probe.stop()
-        self.probes.clear()
+        if self.admin is not None:
+            await self.admin.close()
+            self.admin = None
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
@@ -202,14 +203,17 @@ class Replayer:
     async def caught_up(self, watched: Watched) -> bool:
         """Has this group committed every message this driver published on its topics?"""
         key = watched.name + "/" + watched.group_id
-        probe, known = self.probes[key], self.committed[key]
+        known = self.committed[key]
         targets = self._targets(watched)
         behind = [tp for tp, end in targets.items() if known.get(tp, 0) < end]
         if not behind:
             return True
-        offsets = await asyncio.gather(*(probe.committed(tp) for tp in behind))
-        for tp, offset in zip(behind, offsets):
-            known[tp] = offset or 0
+        assert self.admin is not None, "start() first"
+        offsets = await self.admin.list_consumer_group_offsets(
+            watched.group_id, self.coordinators[watched.group_id], partitions=behind)
+        for tp in behind:
+            meta = offsets.get(tp)
+            known[tp] = max(meta.offset, 0) if meta is not None else 0
         return all(known[tp] >= targets[tp] for tp in behind)
 
     async def barrier(self, watched: Sequence[Watched] | None = None, run: ReplayRun | None = None,

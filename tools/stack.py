@@ -46,7 +46,8 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess  # nosec B404 - starts our own servers from fixed argv lists, never a shell
+# subprocess starts our own servers from fixed argv lists, never through a shell.
+import subprocess  # nosec B404
 import sys
 import threading
 import time
@@ -86,8 +87,9 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
 def _ps_start_time(pid: int) -> str | None:
     """Fallback for systems without /proc (macOS): ps's start timestamp."""
     try:
-        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)],  # nosec B603 B607 - fixed argv
-                             capture_output=True, text=True, timeout=5)
+        # A fixed argv: ps from PATH, our own pid.
+        argv = ["ps", "-o", "lstart=", "-p", str(pid)]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5)  # nosec B603
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -162,7 +164,8 @@ def spawn(name: str, argv: list[str], log_path: Path | str, *, env: dict[str, st
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        popen = subprocess.Popen(  # nosec B603 - argv built here from our own binaries, no shell
+        # argv is built here from our own binaries; no shell.
+        popen = subprocess.Popen(  # nosec B603
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=env, cwd=str(cwd) if cwd else None, start_new_session=True, close_fds=True,
         )

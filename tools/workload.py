@@ -233,7 +233,7 @@ class _Year:
                  tick_every: timedelta | None):
         if cases < 0:
             raise ValueError("cases must be ≥ 0")
-        # nosec B311: a seeded, reproducible simulation; nothing here is a secret.
+        # A seeded, reproducible simulation (bandit B311): nothing here is a secret.
         self.rng = random.Random(f"ecc-workload:{seed}:{court_code}:{year}")  # nosec B311
         self.seed = seed
         self.n_cases = cases
