@@ -30,6 +30,7 @@ from shared.config import Settings
 from shared.contract.envelope import Event
 from shared.deadline_book import DeadlineBook, key_of
 from shared.runtime.effects import Effects
+from shared.runtime.mongo import find_in
 from shared.runtime.outbox import COLLECTION as OUTBOX, Outbox
 from shared.topics import FUNDS_EVENTS
 
@@ -40,17 +41,8 @@ TOTALS = "totals"
 SUBMISSIONS = "submissions"
 
 
-# SecantusDB answers a `$in` over many values in time growing faster than linearly (2,000 ids on
-# 20,000 documents: 4.5 s; 50 ids: 0.01 s; measured 2026-11-27), so batch loads go in chunks.
-IN_CHUNK = 50
 
 
-async def find_in(collection: Any, field: str, values: list[Any], chunk: int = IN_CHUNK) -> list[dict[str, Any]]:
-    """Documents whose `field` is one of `values`, in chunked `$in` queries."""
-    docs: list[dict[str, Any]] = []
-    for start in range(0, len(values), chunk):
-        docs += await collection.find({field: {"$in": values[start:start + chunk]}}).to_list(length=None)
-    return docs
 
 
 @dataclass(frozen=True)

@@ -21,42 +21,24 @@ from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.oncall.policy import OncallPolicy
 from services.oncall.rules import Ledger, group_key
 from shared.runtime.effects import Effects
-from shared.runtime.mongo import write_in_transaction
+from shared.runtime.mongo import find_in, is_duplicate_key, write_in_transaction
 
 ALERTS = "alerts"
 GROUPS = "groups"
 NOTIFICATIONS = "notifications"
 DELIVERIES = "deliveries"
 ROSTER_CHANGES = "roster_changes"
-# SecantusDB answers a long `$in` superlinearly (README); batch reads go in chunks.
-IN_CHUNK = 50
 
 T = TypeVar("T")
 
 
 class Conflict(Exception):
     """Another writer changed a document first (version or id taken); redo with fresh state."""
-
-
-def is_conflict(exc: BaseException) -> bool:
-    if isinstance(exc, DuplicateKeyError):
-        return True
-    if isinstance(exc, BulkWriteError):
-        return any(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
-    return False
-
-
-async def find_in(collection, field: str, values) -> list[dict[str, Any]]:
-    values = sorted(set(values))
-    out: list[dict[str, Any]] = []
-    for start in range(0, len(values), IN_CHUNK):
-        out += await collection.find({field: {"$in": values[start:start + IN_CHUNK]}}).to_list(None)
-    return out
 
 
 def versioned(docs: list[dict[str, Any]]) -> list[Any]:
@@ -110,7 +92,7 @@ class OncallStore:
         try:
             await write_in_transaction(self.client, self.db, writes)
         except Exception as exc:
-            if is_conflict(exc):
+            if is_duplicate_key(exc):
                 raise Conflict() from exc
             raise
 

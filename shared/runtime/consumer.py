@@ -21,7 +21,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.config import Settings
 from shared.contract.envelope import Event, EventError, parse_event
@@ -36,7 +35,7 @@ from shared.runtime.alignment import InputGate
 from shared.runtime.deadletter import DeadLetter, decode_text
 from shared.runtime.effects import Effects
 from shared.runtime.health import Health
-from shared.runtime.mongo import is_transient, write_in_transaction
+from shared.runtime.mongo import is_duplicate_key, is_transient, write_in_transaction
 from shared.runtime.outbox import COLLECTION as OUTBOX_COLLECTION
 from shared.runtime.outbox import Outbox, OutboxEntry
 from shared.topics import DEADLETTER, Topic
@@ -52,14 +51,6 @@ class BatchHandler(Protocol):
 
 class _Duplicate(Exception):
     """Another consumer stored one of the batch's ids first; redo the batch."""
-
-
-def _is_duplicate(exc: BaseException) -> bool:
-    if isinstance(exc, DuplicateKeyError):
-        return True
-    if isinstance(exc, BulkWriteError):
-        return any(err.get("code") == 11000 for err in exc.details.get("writeErrors", []))
-    return False
 
 
 class ConsumerRuntime:
@@ -246,7 +237,7 @@ class ConsumerRuntime:
         try:
             await write_in_transaction(self.client, self.db, writes)
         except Exception as exc:
-            if _is_duplicate(exc):
+            if is_duplicate_key(exc):
                 raise _Duplicate() from exc
             raise
         self.outbox.stored(entries)

@@ -1,13 +1,13 @@
 """MongoDB access: one async client per process, transactions for a batch's effects."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.config import Settings
 
@@ -24,6 +24,31 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationFailure):
         return exc.has_error_label("TransientTransactionError") or exc.has_error_label("RetryableWriteError")
     return isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError")
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    """A unique index refused a write (E11000): another writer stored the same id first."""
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    if isinstance(exc, BulkWriteError):
+        return any(err.get("code") == 11000 for err in exc.details.get("writeErrors", []))
+    return False
+
+
+# SecantusDB answers a `$in` in time growing faster than linearly with the values (2,000 ids on
+# 20,000 documents: 4.5 s; in chunks of 50: 0.3 s; README notes); short lists cost MongoDB nothing.
+IN_CHUNK = 50
+
+
+async def find_in(collection: Any, field: str, values: Iterable[Any], projection: Mapping[str, Any] | None = None,
+                  ) -> list[dict[str, Any]]:
+    """Documents whose `field` is one of `values` (deduplicated), read in `$in` chunks of IN_CHUNK."""
+    wanted = sorted(set(values))
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = {field: {"$in": wanted[start:start + IN_CHUNK]}}
+        out += await collection.find(query, projection).to_list(None)
+    return out
 
 
 async def write_in_transaction(
