@@ -1,0 +1,83 @@
+"""Where a replay's time goes: services in this process, per-batch timings, no other services.
+
+    python -m bench.replay_inprocess --cases 3000 --services triage,nodewatch [--free] [--fetch-wait-ms 5]
+
+Starts a private Tansu + SecantusDB, runs the named services in this event loop
+(tools.replay.in_process, as tests/integration/test_replay.py does), replays the
+generated county year paced (default) or free-running, and prints one line: events,
+seconds, barriers, time waiting at barriers, and per service the batches handled and
+the time spent in them (ConsumerRuntime.process: validate, inbox, handler, transaction,
+publish). Findings and figures: bench/results/2026-11-27-replay-analysis.md.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from shared.config import Settings
+from shared.runtime import consumer as runtime_module
+from tools import stack
+from tools.replay import Replayer, in_process, watched_groups
+from tools.workload import generate_year
+
+BATCHES: Counter = Counter()
+BATCH_SECONDS: Counter = Counter()
+
+
+def _time_batches() -> None:
+    """Wrap ConsumerRuntime.process to add up batches and their seconds per service."""
+    original = runtime_module.ConsumerRuntime.process
+
+    async def process(self, records):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        await original(self, records)
+        BATCHES[self.service] += 1
+        BATCH_SECONDS[self.service] += time.perf_counter() - started
+
+    runtime_module.ConsumerRuntime.process = process  # type: ignore[method-assign]
+
+
+async def main(args: argparse.Namespace) -> None:
+    os.environ.setdefault("ECC_JWT_SECRET", secrets.token_hex(32))
+    os.environ.setdefault("ECC_LOG_LEVEL", "WARNING")
+    _time_batches()
+    work = Path(tempfile.mkdtemp(prefix="ecc-replay-inprocess-"))
+    broker_port, mongo_port = stack.free_port(), stack.free_port()
+    broker = stack.start_broker(broker_port, work / "broker.log")
+    mongo = stack.start_mongo(mongo_port, work / "mongo-data", work / "mongo.log")
+    try:
+        settings = replace(
+            Settings.from_env(), kafka_bootstrap=f"127.0.0.1:{broker_port}",
+            mongo_url=f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true&retryWrites=false",
+            topic_prefix="rp.", mongo_db_prefix="rp_")
+        await stack.acreate_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
+        events = generate_year(args.seed, args.cases)
+        names = args.services.split(",")
+        async with in_process(settings, names, fetch_max_wait_ms=args.fetch_wait_ms) as processes:
+            async with Replayer(settings, watched_groups(processes)) as replayer:
+                run = await replayer.replay(events, paced=not args.free)
+        per_service = ", ".join(f"{name} {BATCHES[name]:,} batches / {BATCH_SECONDS[name]:.1f} s"
+                                for name in names)
+        print(f"{'paced' if not args.free else 'free-running'} replay of {args.cases:,} cases "
+              f"(fetch wait {args.fetch_wait_ms} ms): {run.published:,} events in {run.seconds:.1f} s; "
+              f"{run.segments:,} barriers, {run.barrier_seconds:.1f} s waiting at them, "
+              f"{run.publish_seconds:.1f} s publishing; {per_service}; nudges {run.nudges}")
+    finally:
+        stack.stop_many([broker, mongo])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.replay_inprocess", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--services", default="triage,nodewatch", help="upstream first")
+    parser.add_argument("--free", action="store_true", help="free-running instead of paced")
+    parser.add_argument("--fetch-wait-ms", type=int, default=5)
+    asyncio.run(main(parser.parse_args()))
