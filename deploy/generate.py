@@ -5,7 +5,8 @@
 
 Sources, each the one place its facts live:
   deploy/services.yaml   which services are deployed, with replicas/HPA/resources, and per service
-                         its extra egress (NetworkPolicy ipBlock) and its Secret of files (`*_FILE`)
+                         its extra egress (NetworkPolicy ipBlock), its Secret of files (`*_FILE`),
+                         its image (ecc or ecc-bulletin, the Dockerfile's stages) and /tmp size
   shared/config.py       SERVICE_PORTS (contract §10) and the default partition count
   shared/topics.py       ALL_TOPICS: every topic with its retention
   rules/access.yaml      topic_acl: which downstream identities may read which topics
@@ -62,6 +63,11 @@ PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
 ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
 GRAFANA_IMAGE = "grafana/grafana:12.1.1"
 ECC_IMAGE = "ecc"                 # built from ./Dockerfile; overlays set registry and tag
+# services.yaml `image`: the Dockerfile stage a service runs, and the image name built from it.
+# Both images carry the same code and the same tag (ECC_IMAGE_TAG in compose, the overlays'
+# `images:` in Kubernetes); ecc-bulletin adds headless Chromium and CJK fonts for metrics' export.
+IMAGES = {"ecc": (ECC_IMAGE, "runtime"), "bulletin": ("ecc-bulletin", "bulletin")}
+DEFAULT_TMP = "64Mi"              # the /tmp emptyDir of a service; services.yaml `tmp` overrides it
 KAFKA_CLUSTER = "ecc"             # Strimzi Kafka name: bootstrap service ecc-kafka-bootstrap
 # The services' listener on the Strimzi Kafka (deploy/k8s/base/kafka/kafka.yaml, listener `scram`):
 # TLS with the cluster CA + SASL SCRAM-SHA-512, one KafkaUser per service (docs/deploy.md
@@ -124,6 +130,12 @@ class Service:
     egress: tuple[Egress, ...] = ()
     secret: ServiceSecret | None = None
     env: tuple[str, ...] = ()       # plain settings compose passes through from the host
+    image: str = "ecc"              # a key of IMAGES
+    tmp: str = DEFAULT_TMP          # sizeLimit of the /tmp emptyDir
+
+    @property
+    def image_name(self) -> str:
+        return IMAGES[self.image][0]
 
     def passthrough(self) -> list[str]:
         """Variables compose takes from the host (empty by default): the secret's and `env`."""
@@ -154,7 +166,7 @@ def load_services(path: Path = DEPLOY / "services.yaml") -> list[Service]:
     services = []
     for name, spec in raw.items():
         spec = spec or {}
-        unknown = set(spec) - {"api", "replicas", "hpa", "cpu", "memory", "egress", "secret", "env"}
+        unknown = set(spec) - {"api", "replicas", "hpa", "cpu", "memory", "egress", "secret", "env", "image", "tmp"}
         if unknown:
             raise SystemExit(f"deploy/services.yaml: {name}: unknown keys {sorted(unknown)}")
         if name not in SERVICE_PORTS:
@@ -166,6 +178,8 @@ def load_services(path: Path = DEPLOY / "services.yaml") -> list[Service]:
             egress=_parse_egress(name, spec.get("egress") or []),
             secret=_parse_secret(name, spec["secret"]) if spec.get("secret") else None,
             env=_parse_env(name, spec.get("env") or []),
+            image=_parse_image(name, spec.get("image", "ecc")),
+            tmp=_parse_quantity(name, "tmp", spec.get("tmp", DEFAULT_TMP)),
         ))
     return services
 
@@ -218,6 +232,21 @@ def _parse_env(service: str, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(v, str) and _ENV_NAME.match(v) for v in raw):
         raise SystemExit(f"deploy/services.yaml: {service}.env: a list of VARIABLE names, got {raw!r}")
     return tuple(raw)
+
+
+def _parse_image(service: str, raw: Any) -> str:
+    if raw not in IMAGES:
+        raise SystemExit(f"deploy/services.yaml: {service}.image: one of {sorted(IMAGES)}, got {raw!r}")
+    return str(raw)
+
+
+_MEBIBYTES = re.compile(r"^[1-9][0-9]*(Mi|Gi)$")
+
+
+def _parse_quantity(service: str, key: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not _MEBIBYTES.match(raw):
+        raise SystemExit(f"deploy/services.yaml: {service}.{key}: a size such as 256Mi or 1Gi, got {raw!r}")
+    return raw
 
 
 def services_on_disk() -> set[str]:
@@ -307,7 +336,7 @@ def service_manifests(svc: Service) -> str:
     ]
     container = {
         "name": "app",
-        "image": ECC_IMAGE,
+        "image": svc.image_name,
         "imagePullPolicy": "Always",
         "command": ["python", "-m", f"services.{svc.name}"],
         "ports": [{"name": "http", "containerPort": svc.port, "protocol": "TCP"}],
@@ -371,7 +400,7 @@ def service_manifests(svc: Service) -> str:
                         {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET,
                                                         "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
                         *secret_volumes(svc),
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": svc.tmp}},
                     ],
                 },
             },
@@ -863,8 +892,7 @@ def compose(services: list[Service]) -> str:
                 "restart": "on-failure",
             },
             "jwt-init": {
-                "image": "ecc:${ECC_IMAGE_TAG:-local}",
-                "build": {"context": "."},
+                **compose_image("ecc"),
                 "command": ["python", "-m", "shared.security.mint", "--init-secret",
                             "--secret-file", "/var/lib/ecc/jwt/secret"],
                 "volumes": ["ecc-jwt:/var/lib/ecc/jwt"],
@@ -875,8 +903,7 @@ def compose(services: list[Service]) -> str:
     }
     for svc in services:
         doc["services"][svc.name] = {
-            "image": "ecc:${ECC_IMAGE_TAG:-local}",
-            "build": {"context": "."},
+            **compose_image(svc.image),
             "command": ["python", "-m", f"services.{svc.name}"],
             "restart": "unless-stopped",
             # services.yaml `secret`/`env`: taken from the host's environment, empty when unset.
@@ -941,6 +968,12 @@ def compose(services: list[Service]) -> str:
     doc["secrets"] = {"alertmanager-oncall-token": {
         "file": "${ECC_ALERTMANAGER_TOKEN_FILE:-./.ecc/alertmanager-oncall-token}"}}
     return dump(doc)
+
+
+def compose_image(image: str) -> dict[str, Any]:
+    """An ECC image built from ./Dockerfile: its stage and its name, both tagged ECC_IMAGE_TAG."""
+    name, target = IMAGES[image]
+    return {"image": f"{name}:${{ECC_IMAGE_TAG:-local}}", "build": {"context": ".", "target": target}}
 
 
 # ---------------------------------------------------------------- driver
