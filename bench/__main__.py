@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import importlib
 import logging
-import os
 import pkgutil
 import shlex
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import bench
 from bench.common import (
-    RESULTS_DIR, Context, Probe, Suite, fmt_rate, log, private_stack, raw_baseline, render_report, wait_for_quiet,
+    RESULTS_DIR, Context, Suite, fmt_rate, log, measured_baseline, private_stack, render_report, wait_for_quiet,
     write_results,
 )
 
@@ -62,12 +61,7 @@ async def main_async(args: argparse.Namespace, suites: list[Suite]) -> int:
         log(f"private stack: broker {stack.bootstrap}, database {stack.mongo_url.split('/?')[0]}, "
             f"work dir {stack.workdir}")
         log(f"raw baseline: {args.baseline_n:,} messages")
-        loadavg = os.getloadavg()
-        async with Probe({"bench": None, "broker": stack.broker_pid}) as probe:
-            baseline = await raw_baseline(stack.bootstrap, args.baseline_n)
-        baseline["cpu"] = dict(probe.cpu_share)
-        baseline["others_cores"] = probe.cpu_share.get("others", 0.0)
-        baseline["loadavg_before"] = loadavg
+        baseline = await measured_baseline(stack, args.baseline_n)
         log(f"raw baseline: produce {fmt_rate(baseline['produce_msgs_per_s'], ' msg/s')}, "
             f"consume {fmt_rate(baseline['consume_msgs_per_s'], ' msg/s')}")
         for suite in suites:

@@ -415,6 +415,18 @@ class Probe:
 
 # ---------------------------------------------------------------- statistics
 
+async def measured_baseline(stack: Any, n: int) -> dict[str, Any]:
+    """raw_baseline on the run's stack, with the CPU it used (bench, broker, others) and the load
+    average before it: every suite's reference row (see "The raw baseline" in bench/README.md)."""
+    loadavg = os.getloadavg()
+    async with Probe({"bench": None, "broker": stack.broker_pid}) as probe:
+        baseline = await raw_baseline(stack.bootstrap, n)
+    baseline["cpu"] = dict(probe.cpu_share)
+    baseline["others_cores"] = probe.cpu_share.get("others", 0.0)
+    baseline["loadavg_before"] = loadavg
+    return baseline
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The p-th percentile (0-100) with linear interpolation between closest ranks; NaN if empty."""
     if not values:

@@ -280,18 +280,13 @@ async def _main(args: argparse.Namespace) -> int:
     import shlex
 
     from bench.__main__ import quiet_logging
-    from bench.common import private_stack, raw_baseline, render_report
+    from bench.common import measured_baseline, private_stack, render_report
 
     quiet_logging()
     command = "python -m bench.replay " + shlex.join(sys.argv[1:])
     async with private_stack(keep_workdir=args.keep_workdir) as stack:
         log(f"private stack: broker {stack.bootstrap}, work dir {stack.workdir}")
-        loadavg = os.getloadavg()
-        async with Probe({"bench": None, "broker": stack.broker_pid}) as probe:
-            baseline = await raw_baseline(stack.bootstrap, args.baseline_n)
-        baseline["cpu"] = dict(probe.cpu_share)
-        baseline["others_cores"] = probe.cpu_share.get("others", 0.0)
-        baseline["loadavg_before"] = loadavg
+        baseline = await measured_baseline(stack, args.baseline_n)
         started, t0 = datetime.now().astimezone(), time.perf_counter()
         ctx = Context(stack=stack, baseline=baseline, quick=args.quick,
                       options={"replay_cases": args.cases, "replay_no_profile": args.no_profile,

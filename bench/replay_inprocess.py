@@ -15,15 +15,11 @@ import argparse
 import asyncio
 import os
 import secrets
-import tempfile
 import time
 from collections import Counter
-from dataclasses import replace
-from pathlib import Path
 
-from shared.config import Settings
+from bench.common import private_stack
 from shared.runtime import consumer as runtime_module
-from tools import stack
 from tools.replay import Replayer, in_process, watched_groups
 from tools.workload import generate_year
 
@@ -48,29 +44,19 @@ async def main(args: argparse.Namespace) -> None:
     os.environ.setdefault("ECC_JWT_SECRET", secrets.token_hex(32))
     os.environ.setdefault("ECC_LOG_LEVEL", "WARNING")
     _time_batches()
-    work = Path(tempfile.mkdtemp(prefix="ecc-replay-inprocess-"))
-    broker_port, mongo_port = stack.free_port(), stack.free_port()
-    broker = stack.start_broker(broker_port, work / "broker.log")
-    mongo = stack.start_mongo(mongo_port, work / "mongo-data", work / "mongo.log")
-    try:
-        settings = replace(
-            Settings.from_env(), kafka_bootstrap=f"127.0.0.1:{broker_port}",
-            mongo_url=f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true&retryWrites=false",
-            topic_prefix="rp.", mongo_db_prefix="rp_")
-        await stack.acreate_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
+    async with private_stack() as stack:
+        settings = stack.settings("inprocess")
+        await stack.create_topics(settings)
         events = generate_year(args.seed, args.cases)
         names = args.services.split(",")
         async with in_process(settings, names, fetch_max_wait_ms=args.fetch_wait_ms) as processes:
             async with Replayer(settings, watched_groups(processes)) as replayer:
                 run = await replayer.replay(events, paced=not args.free)
-        per_service = ", ".join(f"{name} {BATCHES[name]:,} batches / {BATCH_SECONDS[name]:.1f} s"
-                                for name in names)
-        print(f"{'paced' if not args.free else 'free-running'} replay of {args.cases:,} cases "
-              f"(fetch wait {args.fetch_wait_ms} ms): {run.published:,} events in {run.seconds:.1f} s; "
-              f"{run.segments:,} barriers, {run.barrier_seconds:.1f} s waiting at them, "
-              f"{run.publish_seconds:.1f} s publishing; {per_service}; nudges {run.nudges}")
-    finally:
-        stack.stop_many([broker, mongo])
+    per_service = ", ".join(f"{name} {BATCHES[name]:,} batches / {BATCH_SECONDS[name]:.1f} s" for name in names)
+    print(f"{'paced' if not args.free else 'free-running'} replay of {args.cases:,} cases "
+          f"(fetch wait {args.fetch_wait_ms} ms): {run.published:,} events in {run.seconds:.1f} s; "
+          f"{run.segments:,} barriers, {run.barrier_seconds:.1f} s waiting at them, "
+          f"{run.publish_seconds:.1f} s publishing; {per_service}; nudges {run.nudges}")
 
 
 if __name__ == "__main__":

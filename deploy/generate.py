@@ -697,8 +697,9 @@ def prometheus_rules_configmap() -> str:
     """The alert rules, for the Prometheus that scrapes ECC: mount at /etc/prometheus/rules."""
     data = {}
     for path in sorted((DEPLOY / "prometheus" / "rules").glob("*.yml")):
-        yaml.safe_load(path.read_text(encoding="utf-8"))  # a broken rules file fails here, not in Prometheus
-        data[path.name] = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        yaml.safe_load(text)  # a broken rules file fails here, not in Prometheus
+        data[path.name] = text
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
           "metadata": {"name": "ecc-prometheus-rules", "labels": labels("prometheus", "monitoring")},
           "data": data}

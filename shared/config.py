@@ -41,7 +41,8 @@ KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 
-def _env_int(name: str, default: int, minimum: int = 1) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """A whole number from the environment; a bad value stops start-up naming the variable."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -54,7 +55,9 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, *, allow_zero: bool = False, maximum: float | None = None) -> float:
+    """A positive number from the environment (or 0 when allow_zero); a bad value stops start-up
+    with a message that names the variable."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -62,8 +65,10 @@ def _env_float(name: str, default: float) -> float:
         value = float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name}={raw!r} is not a number") from exc
-    if value <= 0:
-        raise ConfigError(f"{name}={value} must be positive")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name}={value} must be {'0 or more' if allow_zero else 'positive'}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} must be at most {maximum:g}")
     return value
 
 
@@ -107,17 +112,17 @@ class Settings:
             mongo_url=env("ECC_MONGO_URL") or EMBEDDED_MONGO_URL,
             mongo_db_prefix=env("ECC_MONGO_DB_PREFIX") or cls.mongo_db_prefix,
             topic_prefix=env("ECC_TOPIC_PREFIX", cls.topic_prefix),
-            partitions=_env_int("ECC_PARTITIONS", cls.partitions),
-            replication_factor=_env_int("ECC_REPLICATION_FACTOR", cls.replication_factor),
-            tick_seconds=_env_float("ECC_TICK_SECONDS", cls.tick_seconds),
+            partitions=env_int("ECC_PARTITIONS", cls.partitions),
+            replication_factor=env_int("ECC_REPLICATION_FACTOR", cls.replication_factor),
+            tick_seconds=env_float("ECC_TICK_SECONDS", cls.tick_seconds),
             rules_path=Path(rules) if rules else None,
             rules_dir=Path(env("ECC_RULES_DIR") or PROJECT_ROOT / "rules"),
             http_host=env("ECC_HTTP_HOST") or cls.http_host,
-            session_timeout_ms=_env_int("ECC_SESSION_TIMEOUT_MS", cls.session_timeout_ms),
-            heartbeat_interval_ms=_env_int("ECC_HEARTBEAT_INTERVAL_MS", cls.heartbeat_interval_ms),
-            batch_max_records=_env_int("ECC_BATCH_MAX_RECORDS", cls.batch_max_records),
-            batch_timeout_ms=_env_int("ECC_BATCH_TIMEOUT_MS", cls.batch_timeout_ms),
-            fetch_max_wait_ms=_env_int("ECC_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms),
+            session_timeout_ms=env_int("ECC_SESSION_TIMEOUT_MS", cls.session_timeout_ms),
+            heartbeat_interval_ms=env_int("ECC_HEARTBEAT_INTERVAL_MS", cls.heartbeat_interval_ms),
+            batch_max_records=env_int("ECC_BATCH_MAX_RECORDS", cls.batch_max_records),
+            batch_timeout_ms=env_int("ECC_BATCH_TIMEOUT_MS", cls.batch_timeout_ms),
+            fetch_max_wait_ms=env_int("ECC_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms),
             log_level=(env("ECC_LOG_LEVEL") or cls.log_level).upper(),
             **_kafka_security_from_env(),
         )
@@ -132,7 +137,7 @@ class Settings:
     def http_port(self, service: str) -> int:
         if self.http_port_override is not None:
             return self.http_port_override
-        return _env_int(f"ECC_{service.upper()}_PORT", SERVICE_PORTS[service])
+        return env_int(f"ECC_{service.upper()}_PORT", SERVICE_PORTS[service])
 
     def rules_file(self, default_name: str) -> Path:
         """The service's rules file: ECC_RULES when set, else rules/<default_name>."""

@@ -58,6 +58,8 @@ from shared.clock import Watermark
 from shared.contract.envelope import COURT_TZ
 from shared.deadlines import court_date
 from shared.logging import get_logger
+from shared.runtime.alignment import InputGate
+from shared.runtime.mongo import find_in
 from shared.metrics import WATERMARK
 from shared.runtime.effects import Effects
 from shared.topics import ALERTS
@@ -261,10 +263,9 @@ class DocumentCache:
 
     async def refresh(self, collection: Any) -> None:
         """Re-read documents whose last change may not have been committed."""
-        stale, self.stale = sorted(self.stale), set()
-        for start in range(0, len(stale), 50):  # short $in lists: SecantusDB is slow on long ones
-            async for doc in collection.find({"_id": {"$in": stale[start:start + 50]}}):
-                self._put(self.transform(doc) if self.transform else doc)
+        stale, self.stale = self.stale, set()
+        for doc in await find_in(collection, "_id", stale):
+            self._put(self.transform(doc) if self.transform else doc)
 
     def stage(self, docs: dict[Any, dict[str, Any]], event_ids: Iterable[str] | None) -> None:
         self._staged = dict(docs)
@@ -296,9 +297,9 @@ class BatchClock:
     """The service's event-time watermark (contract §8) for one batch, stored in `clock`.
 
     observe(tick) records a tick; apply(bound) makes the observed ticks before
-    `bound` (all when None) the new "now". A service that must wait for its
-    other inputs to catch up (nodewatch) passes a bound; the others call
-    apply() with none. `history` holds the ticks applied since the engine last
+    `bound` (all when None) the new "now". A service whose runtime feeds a
+    watermark gate (shared/runtime/alignment.py) calls apply_gated(gate), which
+    applies only what the gate lets through; the others call apply(). `history` holds the ticks applied since the engine last
     had nothing left to raise: raised_at is always one of them.
     """
 
@@ -339,6 +340,16 @@ class BatchClock:
         if applied:
             self._dirty = True
         return applied
+
+    def apply_gated(self, gate: InputGate | None, before: datetime | None = None) -> list[datetime]:
+        """Apply the held ticks the watermark gate lets through (shared/runtime/alignment.py: none
+        while a gated partition has unread facts of unknown time), and only those before `before`."""
+        hold_all, bound = gate.bound() if gate is not None else (False, None)
+        if hold_all:
+            return []
+        if before is not None and (bound is None or before < bound):
+            bound = before
+        return self.apply(bound)
 
     def first_tick_at_or_after(self, moment: datetime) -> datetime | None:
         index = bisect.bisect_left(self.history, moment)
@@ -438,12 +449,9 @@ class DeadlineBook:
                 await self._clock_cache.refresh(self.db[self.clock_name])
             return DeadlineBatch(self, [], self._clock_cache.get(CLOCK_ID), case_nos=case_nos, keys=keys,
                                  cache=self.cache, event_ids=event_ids)
-        docs: list[dict[str, Any]] = []
-        for chunk in _chunks(case_nos, 50):
-            docs += await self.deadlines.find({"case_no": {"$in": chunk}}).to_list(length=None)
+        docs = await find_in(self.deadlines, "case_no", case_nos)
         seen = {d["_id"] for d in docs}
-        for chunk in _chunks([k for k in keys if k not in seen], 50):
-            docs += await self.deadlines.find({"_id": {"$in": chunk}}).to_list(length=None)
+        docs += await find_in(self.deadlines, "_id", [k for k in keys if k not in seen])
         docs = [expand(d) for d in docs]
         clock_doc = await self.db[self.clock_name].find_one({"_id": CLOCK_ID})
         return DeadlineBatch(self, docs, clock_doc, case_nos=case_nos, keys=keys, event_ids=event_ids)
@@ -498,11 +506,6 @@ class DeadlineBook:
         ]
         rows = await (await self.alerts.aggregate(pipeline)).to_list(length=None)
         return [{**row["_id"], "count": row["count"]} for row in rows]
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(values), size):
-        yield list(values[start:start + size])
 
 
 class DeadlineBatch:

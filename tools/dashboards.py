@@ -16,6 +16,7 @@ No query selects by case (no metric carries a case label).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -222,12 +223,17 @@ def build_all() -> dict[str, dict[str, Any]]:
     return out
 
 
-def schema_errors(doc: dict[str, Any]) -> list[str]:
-    """Where `doc` breaks Grafana's dashboard JSON schema ("path: message"), empty when it is valid."""
+@functools.cache
+def _validator() -> Any:
     import jsonschema  # the deploy/test extras; only the generator and its tests need it
 
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    return jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+
+
+def schema_errors(doc: dict[str, Any]) -> list[str]:
+    """Where `doc` breaks Grafana's dashboard JSON schema ("path: message"), empty when it is valid."""
+    validator = _validator()
     return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
             for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
 

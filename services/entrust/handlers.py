@@ -3,8 +3,6 @@ deadlines (one query each), decide each event in consumed order with rules.py, a
 ticks, raise what fell due, and put every write, alert and refusal into Effects."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
 
 from services.entrust import rules
 from services.entrust.metrics import EVENTS, REFUSED
@@ -13,20 +11,15 @@ from services.entrust.store import EntrustStore
 from shared.calendar import CourtCalendar
 from shared.contract.envelope import Event
 from shared.deadline_book import FINISHED, DeadlineBatch, DeadlineBook, key_of
+from shared.runtime.alignment import InputGate
 from shared.runtime.effects import Effects
 
 TICK = "clock.tick"
 
 
-class TickGate(Protocol):
-    """Watermark alignment (shared/runtime/alignment.py InputGate): which observed ticks may apply now."""
-
-    def bound(self) -> tuple[bool, datetime | None]: ...
-
-
 class EntrustHandler:
     def __init__(self, policy: EntrustPolicy, calendar: CourtCalendar, book: DeadlineBook, store: EntrustStore,
-                 gate: TickGate | None = None):
+                 gate: InputGate | None = None):
         self.policy = policy
         self.calendar = calendar
         self.book = book
@@ -60,9 +53,7 @@ class EntrustHandler:
             states[entity][event.subject] = changed[entity][event.subject] = step.state
             self._deadlines(ledger, effects, step)
             EVENTS.labels(event.type).inc()
-        hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
-        if not hold_all:
-            ledger.clock.apply(bound)
+        ledger.clock.apply_gated(self.gate)
         await ledger.fire_due(effects)
         for entity, docs in changed.items():
             self.store.write(effects, entity, list(docs.values()))

@@ -9,11 +9,11 @@ from services.entrust.api import build_router
 from services.entrust.handlers import EntrustHandler
 from services.entrust.policy import POLICY_FILE, EntrustPolicy, PolicyError, load_policy
 from services.entrust.store import EntrustStore
-from shared.runtime.alignment import InputGate
 from shared.calendar import CourtCalendar, default_calendar
 from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
 from shared.logging import get_logger
+from shared.runtime.alignment import InputGate
 from shared.runtime.service import ServiceProcess
 from shared.topics import CLOCK, ENTRUST_EVENTS
 

@@ -3,8 +3,6 @@ event with rules.py in consumed order, reconcile each touched case's deadlines w
 apply the ticks, raise what fell due, and put every write, alert and rejection into Effects."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
 
 from services.funds.metrics import EVENTS, REJECTED
 from services.funds.rules import FundsRules, deadline_keys_for_receipt
@@ -13,6 +11,7 @@ from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event
 from shared.deadline_book import DeadlineBook
 from shared.logging import get_logger
+from shared.runtime.alignment import InputGate
 from shared.runtime.effects import Effects
 
 log = get_logger()
@@ -22,14 +21,8 @@ CASE_TYPES = frozenset({"case.filed", "case.closed"})
 FUND_TYPES = frozenset({"funds.received", "funds.disbursed", "funds.matched", "funds.delay_approved"})
 
 
-class TickGate(Protocol):
-    """Watermark alignment (shared/runtime/alignment.py InputGate): which observed ticks may be applied now."""
-
-    def bound(self) -> tuple[bool, datetime | None]: ...
-
-
 class FundsHandler:
-    def __init__(self, rules: FundsRules, book: DeadlineBook, store: FundsStore, gate: TickGate | None = None):
+    def __init__(self, rules: FundsRules, book: DeadlineBook, store: FundsStore, gate: InputGate | None = None):
         self.rules = rules
         self.book = book
         self.store = store
@@ -84,9 +77,7 @@ class FundsHandler:
                 EVENTS.labels(event.type).inc()
         for case_no in sorted(state.changed_ledgers):
             self.rules.reconcile(state.ledgers[case_no], deadlines, effects)
-        hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
-        if not hold_all:
-            deadlines.clock.apply(bound)
+        deadlines.clock.apply_gated(self.gate)
         await deadlines.fire_due(effects)
         self.store.write(effects, state)
         await self.book.refresh_open_gauge()

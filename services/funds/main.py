@@ -16,11 +16,11 @@ from services.funds.handlers import FundsHandler
 from services.funds.policy import POLICY_FILE, FundsPolicy, PolicyError, load_policy
 from services.funds.rules import FundsRules
 from services.funds.store import FundsStore
-from shared.runtime.alignment import InputGate
 from shared.calendar import CourtCalendar, default_calendar
 from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
 from shared.logging import get_logger
+from shared.runtime.alignment import InputGate
 from shared.runtime.service import ServiceProcess
 from shared.topics import CASE_EVENTS, CLOCK, FUNDS_EVENTS, TRIAGE_DECISIONS
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from shared.config import ConfigError
+from shared.config import env_float, env_int
 from shared.http.errors import ApiError
 from shared.logging import get_logger
 
@@ -54,17 +54,9 @@ class ExportSettings:
 
     @classmethod
     def from_env(cls) -> ExportSettings:
-        timeout = os.environ.get("ECC_EXPORT_TIMEOUT_SECONDS") or "30"
-        concurrency = os.environ.get("ECC_EXPORT_CONCURRENCY") or "2"
-        try:
-            settings = cls(browser=os.environ.get("ECC_CHROMIUM") or None, timeout_seconds=float(timeout),
-                           concurrency=int(concurrency))
-        except ValueError as exc:
-            raise ConfigError(f"ECC_EXPORT_TIMEOUT_SECONDS={timeout!r} / ECC_EXPORT_CONCURRENCY={concurrency!r}: "
-                              f"{exc}") from exc
-        if settings.timeout_seconds <= 0 or settings.concurrency < 1:
-            raise ConfigError("ECC_EXPORT_TIMEOUT_SECONDS must be positive and ECC_EXPORT_CONCURRENCY at least 1")
-        return settings
+        return cls(browser=os.environ.get("ECC_CHROMIUM") or None,
+                   timeout_seconds=env_float("ECC_EXPORT_TIMEOUT_SECONDS", cls.timeout_seconds),
+                   concurrency=env_int("ECC_EXPORT_CONCURRENCY", cls.concurrency))
 
 
 def find_browser(configured: str | None) -> str | None:

@@ -10,13 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.contract.casenumber import CaseType
 from shared.contract.types import parse_money
 from shared.deadlines import Period, PeriodError
-from shared.rulesfile import describe_validation
+from shared.rulesfile import describe_validation, read_rules_yaml
 
 POLICY_FILE = "indicators.yaml"
 
@@ -159,13 +158,4 @@ def parse_policy(document: Any, origin: str = POLICY_FILE) -> IndicatorPolicy:
 
 
 def load_policy(path: Path | str) -> IndicatorPolicy:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the rules file ({exc.strerror or exc})") from exc
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_policy(document, origin=str(path))
+    return parse_policy(read_rules_yaml(path, PolicyError), origin=str(path))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from shared.runtime.alignment import InputGate
 from services.nodewatch.metrics import CASE_EVENTS, CLOCK_HELD_SECONDS, PENDING_CASES, TRIAGE_WAIT_EXPIRED
 from services.nodewatch.rules import NodeRules, new_case, triage_expected_at
 from services.nodewatch.store import NodeStore
@@ -14,6 +13,7 @@ from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event
 from shared.deadline_book import DeadlineBook
 from shared.logging import get_logger
+from shared.runtime.alignment import InputGate
 from shared.runtime.effects import Effects
 
 log = get_logger()
@@ -96,12 +96,7 @@ class NodeHandler:
             if self.rules.apply(case, event, ledger, effects) or "v" not in case:
                 changed[case_no] = case
             CASE_EVENTS.labels(event.type).inc()
-        hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
-        waiting_for = self.triage_bound(cases)
-        if waiting_for is not None and (bound is None or waiting_for < bound):
-            bound = waiting_for
-        if not hold_all:
-            ledger.clock.apply(bound)
+        ledger.clock.apply_gated(self.gate, before=self.triage_bound(cases))
         await ledger.fire_due(effects)
         self.store.write_cases(effects, list(changed.values()), event_ids)
         clock = ledger.clock

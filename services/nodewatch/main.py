@@ -3,19 +3,19 @@ triage decisions and the clock, and the HTTP API."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
-from shared.runtime.alignment import InputGate
 from services.nodewatch.api import build_router
 from services.nodewatch.handlers import NodeHandler
 from services.nodewatch.policy import POLICY_FILE, NodePolicy, PolicyError, load_policy
 from services.nodewatch.rules import NodeRules
 from services.nodewatch.store import NodeStore
 from shared.calendar import CourtCalendar, default_calendar
+from shared.config import env_float
 from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
 from shared.logging import get_logger
+from shared.runtime.alignment import InputGate
 from shared.runtime.service import ServiceProcess
 from shared.topics import CASE_EVENTS, CLOCK, TRIAGE_DECISIONS
 
@@ -31,7 +31,7 @@ def build(process: ServiceProcess, policy: NodePolicy | None = None, calendar: C
     store = NodeStore(process.db, book)
     gate = InputGate()
     handler = NodeHandler(NodeRules(policy, calendar), book, store, gate,
-                          triage_wait_seconds=float(os.environ.get("ECC_NODEWATCH_TRIAGE_WAIT_SECONDS") or 30))
+                          triage_wait_seconds=env_float("ECC_NODEWATCH_TRIAGE_WAIT_SECONDS", 30.0, allow_zero=True))
     process.on_database_ready(store.ensure_indexes)
     # A tick waits while case-event or triage partitions hold unread facts timed before it.
     process.consume([CASE_EVENTS, TRIAGE_DECISIONS, CLOCK], handler, gate=gate, gated=[CASE_EVENTS, TRIAGE_DECISIONS])

@@ -9,14 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.calendar import CourtCalendar
 from shared.contract.casenumber import CaseType
 from shared.contract.events_vocab import AssetKind, ClosureMode, NodeCode
 from shared.deadlines import Period, PeriodError, due_at, warn_at
-from shared.rulesfile import describe_validation
+from shared.rulesfile import describe_validation, read_rules_yaml
 
 POLICY_FILE = "nodes.yaml"
 ASSET_KINDS: tuple[str, ...] = get_args(AssetKind)
@@ -188,13 +187,4 @@ def parse_policy(document: Any, origin: str = POLICY_FILE) -> NodePolicy:
 
 
 def load_policy(path: Path | str) -> NodePolicy:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the rules file ({exc.strerror or exc})") from exc
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_policy(document, origin=str(path))
+    return parse_policy(read_rules_yaml(path, PolicyError), origin=str(path))

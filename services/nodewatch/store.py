@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.deadline_book import DeadlineBook, DocumentCache
 from shared.logging import get_logger
 from shared.runtime.effects import Effects
+from shared.runtime.mongo import find_in
 
 CASES = "cases"
 log = get_logger()
@@ -47,12 +48,7 @@ class NodeStore:
             if self.cache.stale:
                 await self.cache.refresh(self.db[CASES])
             return {c: copy_case(doc) for c in case_nos if (doc := self.cache.get(c)) is not None}
-        found: dict[str, dict[str, Any]] = {}
-        ordered = sorted(case_nos)
-        for start in range(0, len(ordered), 50):  # SecantusDB: short $in lists (see DeadlineBook)
-            async for doc in self.db[CASES].find({"_id": {"$in": ordered[start:start + 50]}}):
-                found[doc["_id"]] = doc
-        return found
+        return {doc["_id"]: doc for doc in await find_in(self.db[CASES], "_id", case_nos)}
 
     def write_cases(self, effects: Effects, cases: list[dict[str, Any]], event_ids: Iterable[str] | None = None) -> None:
         """One replace per changed case (a single consumer writes them)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -28,6 +28,8 @@ from shared.logging import get_logger
 from shared.security import Permission, Principal, present, require
 
 SOURCE_AM = "alertmanager"
+# A Prometheus alert without a `family` label (or with one rules/oncall.yaml does not list).
+ALERTMANAGER_FAMILY = "infrastructure"
 NtfId = Annotated[str, Path(min_length=1, max_length=400, pattern=r"^\S+$")]
 DutyRole = Literal["officer", "technician", "leader"]
 log = get_logger()
@@ -96,7 +98,8 @@ class AlertmanagerPayload(BaseModel):
     alerts: list[AlertmanagerAlert] = Field(min_length=1, max_length=5000)
 
 
-def alertmanager_inputs(payload: AlertmanagerPayload, now: datetime) -> list[tuple[str, rules.AlertInput | None,
+def alertmanager_inputs(payload: AlertmanagerPayload, families: Collection[str],
+                        now: datetime) -> list[tuple[str, rules.AlertInput | None,
                                                                                      str, datetime]]:
     """(status, alert input, alert id, resolved_at) per alert; ApiError 422 when an alertname is missing."""
     errors: list[dict[str, str]] = []
@@ -113,10 +116,10 @@ def alertmanager_inputs(payload: AlertmanagerPayload, now: datetime) -> list[tup
         if severity not in ("warning", "critical"):
             problems["severity"] = severity
             severity = "warning"
-        family = labels.get("family", "infrastructure")
-        if family not in ("pipeline", "infrastructure"):
+        family = labels.get("family", ALERTMANAGER_FAMILY)
+        if family not in families:
             problems["family"] = family
-            family = "infrastructure"
+            family = ALERTMANAGER_FAMILY
         if problems:
             log.warning("alertmanager_labels_defaulted", fingerprint=alert.fingerprint,
                         alertname=labels.get("alertname"), unknown=problems)
@@ -302,7 +305,7 @@ def build_router(policy: OncallPolicy, store: OncallStore, channels: frozenset[s
                  summary="Alertmanager webhook (payload version 4): infrastructure alerts into the same routing")
     async def alertmanager(payload: AlertmanagerPayload,
                            principal: Annotated[Principal, Depends(require(Permission.ONCALL_INGEST))]) -> Any:
-        inputs = alertmanager_inputs(payload, clock())
+        inputs = alertmanager_inputs(payload, policy.routing.families, clock())
 
         async def attempt() -> list[tuple[str, str]]:
             now = clock()
@@ -323,7 +326,7 @@ def build_router(policy: OncallPolicy, store: OncallStore, channels: frozenset[s
             raise ApiError(503, "busy", "Concurrent updates; retry.", "并发更新冲突，请重试。") from exc
         families = {i.alert_id: i.family for _, i, _, _ in inputs if i is not None}
         for alert_id, outcome in outcomes:
-            ALERTS_INGESTED.labels(SOURCE_AM, families.get(alert_id, "infrastructure"), outcome).inc()
+            ALERTS_INGESTED.labels(SOURCE_AM, families.get(alert_id, ALERTMANAGER_FAMILY), outcome).inc()
         log.info("alertmanager_received", by=principal.sub, alerts=len(inputs), group_key=payload.groupKey[:200],
                  outcomes=dict(Counter(o for _, o in outcomes)))
         return {"received": len(inputs), "outcomes": dict(Counter(o for _, o in outcomes))}

@@ -78,8 +78,9 @@ class Dispatcher:
             return rules.on_duty(roster, changes, at)
 
         taken = 0
+        channels = frozenset(self.channels)
         for ntf in due:
-            step = rules.dispatch(self.policy, frozenset(self.channels), ntf, now, duty_at)
+            step = rules.dispatch(self.policy, channels, ntf, now, duty_at)
             if step.notification is ntf:
                 continue
             docs = [spec.document(now) for spec in step.deliveries]

@@ -11,11 +11,14 @@ from services.oncall import rules
 from services.oncall.metrics import ALERTS_INGESTED
 from services.oncall.policy import OncallPolicy
 from services.oncall.store import OncallStore
+from shared.config import Settings
 from shared.contract.envelope import Event
 from shared.logging import get_logger
 from shared.runtime.effects import Effects
+from shared.topics import ALERTS
 
-SOURCE = "ecc.alerts"
+# The contract name of the topic these alerts come from: a metric label and the notification's source.
+SOURCE = Settings.topic_prefix + ALERTS.suffix
 log = get_logger()
 
 

@@ -17,7 +17,7 @@ from services.oncall.dispatcher import Dispatcher
 from services.oncall.handlers import OncallHandler
 from services.oncall.policy import POLICY_FILE, ROSTER_FILE, OncallPolicy, PolicyError, load_policy
 from services.oncall.store import OncallStore
-from shared.config import ConfigError
+from shared.config import ConfigError, env_float
 from shared.http.app import create_app
 from shared.logging import get_logger
 from shared.runtime.service import ServiceProcess
@@ -29,14 +29,7 @@ log = get_logger()
 
 def poll_interval() -> float:
     """ECC_ONCALL_POLL_SECONDS: how often the dispatcher looks for due steps and deliveries (default 1)."""
-    raw = os.environ.get("ECC_ONCALL_POLL_SECONDS") or "1"
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"ECC_ONCALL_POLL_SECONDS={raw!r} is not a number") from exc
-    if not 0 < value <= 60:
-        raise ConfigError(f"ECC_ONCALL_POLL_SECONDS={value} must be above 0 and at most 60")
-    return value
+    return env_float("ECC_ONCALL_POLL_SECONDS", 1.0, maximum=60)
 
 
 def wall_clock() -> datetime:

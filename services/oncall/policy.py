@@ -12,10 +12,9 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.rulesfile import describe_validation
+from shared.rulesfile import describe_validation, read_rules_yaml
 
 ROSTER_FILE = "roster.yaml"
 POLICY_FILE = "oncall.yaml"
@@ -208,15 +207,6 @@ class OncallPolicy(_Strict):
     routing: RoutingPolicy
 
 
-def _read(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot be read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-
-
 def _validate(model: type[BaseModel], raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping at the top level")
@@ -235,4 +225,5 @@ def parse_policy(roster_raw: Any, routing_raw: Any, roster_where: str = ROSTER_F
 
 
 def load_policy(roster_path: Path, routing_path: Path) -> OncallPolicy:
-    return parse_policy(_read(roster_path), _read(routing_path), str(roster_path), str(routing_path))
+    return parse_policy(read_rules_yaml(roster_path, PolicyError), read_rules_yaml(routing_path, PolicyError),
+                        str(roster_path), str(routing_path))

@@ -3,8 +3,6 @@ deadlines (one query each), apply triage decisions and sentiment events in consu
 rules.py, apply the ticks, raise what fell due, and put every write, alert and refusal into Effects."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
 
 from services.sentiment import rules
 from services.sentiment.metrics import EVENTS, REFUSED, REGISTERED
@@ -13,21 +11,16 @@ from services.sentiment.store import CASE_TEAMS, ITEMS, SentimentStore
 from shared.calendar import CourtCalendar
 from shared.contract.envelope import Event
 from shared.deadline_book import DeadlineBook, key_of
+from shared.runtime.alignment import InputGate
 from shared.runtime.effects import Effects
 
 TICK = "clock.tick"
-
-
-class TickGate(Protocol):
-    """Watermark alignment (shared/runtime/alignment.py InputGate): which observed ticks may apply now."""
-
-    def bound(self) -> tuple[bool, datetime | None]: ...
 DECIDED = "triage.decided"
 
 
 class SentimentHandler:
     def __init__(self, policy: SentimentPolicy, calendar: CourtCalendar, book: DeadlineBook, store: SentimentStore,
-                 gate: TickGate | None = None):
+                 gate: InputGate | None = None):
         self.policy = policy
         self.calendar = calendar
         self.book = book
@@ -80,9 +73,7 @@ class SentimentHandler:
             EVENTS.labels(event.type).inc()
             if event.type == "sentiment.registered":
                 REGISTERED.labels(step.state["level"]).inc()
-        hold_all, bound = self.gate.bound() if self.gate is not None else (False, None)
-        if not hold_all:
-            ledger.clock.apply(bound)
+        ledger.clock.apply_gated(self.gate)
         await ledger.fire_due(effects)
         self.store.write(effects, ITEMS, list(changed_items.values()))
         self.store.write(effects, CASE_TEAMS, list(changed_teams.values()))

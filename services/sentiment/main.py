@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from shared.runtime.alignment import InputGate
 from services.sentiment.api import build_router
 from services.sentiment.handlers import SentimentHandler
 from services.sentiment.policy import POLICY_FILE, PolicyError, SentimentPolicy, load_policy
@@ -14,6 +13,7 @@ from shared.calendar import CourtCalendar, default_calendar
 from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
 from shared.logging import get_logger
+from shared.runtime.alignment import InputGate
 from shared.runtime.service import ServiceProcess
 from shared.topics import CLOCK, SENTIMENT_EVENTS, TRIAGE_DECISIONS
 

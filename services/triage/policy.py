@@ -10,11 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.contract.events_vocab import TriageReason, TriageTrack
 from shared.contract.types import Identifier, Line, Name, parse_money
+from shared.rulesfile import read_rules_yaml
 
 RULES_FILE_NAME = "triage.yaml"
 
@@ -160,13 +160,4 @@ def parse_policy(document: Any, origin: str = RULES_FILE_NAME) -> TriagePolicy:
 
 def load_policy(path: Path | str) -> TriagePolicy:
     """Read and validate the triage rules file; PolicyError on any problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise PolicyError(f"{path}: triage rules file not found") from exc
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_policy(document, str(path))
+    return parse_policy(read_rules_yaml(path, PolicyError), str(path))

@@ -158,10 +158,8 @@ class ConsumerRuntime:
             if rec.topic in self.gated:
                 self.gate.note(rec.topic, rec.partition, event.time)
         assigned = [tp for tp in self.consumer.assignment() if tp.topic in self.gated]
-        for tp in assigned:
-            highwater = self.consumer.highwater(tp)  # getmany already moved the position past the batch
-            lag = None if highwater is None else max(highwater - await self.consumer.position(tp), 0)
-            self.gate.set_lag(tp.topic, tp.partition, lag)
+        for tp in assigned:  # getmany already moved the position past the batch
+            self.gate.set_lag(tp.topic, tp.partition, await self._lag(tp))
         self.gate.forget((tp.topic, tp.partition) for tp in assigned)
 
     def _dead_letter(self, rec: ConsumerRecord, key: str | None, reason: str) -> DeadLetter:
@@ -288,11 +286,16 @@ class ConsumerRuntime:
         assert self.consumer is not None
         total = 0
         for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
+            lag = await self._lag(tp)
+            if lag is None:
                 continue
-            position = await self.consumer.position(tp)
-            lag = max(highwater - position, 0)
             total += lag
             CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(lag)
         self.health.set("consumer", total <= self.ready_max_lag)
+
+    async def _lag(self, tp: TopicPartition) -> int | None:
+        """Messages after our position, by the last fetch's high watermark (Tansu under-reports
+        end offsets: README); None before the first fetch of the partition."""
+        assert self.consumer is not None
+        highwater = self.consumer.highwater(tp)
+        return None if highwater is None else max(highwater - await self.consumer.position(tp), 0)

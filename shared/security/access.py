@@ -13,9 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from shared.config import PROJECT_ROOT, ConfigError
+from shared.rulesfile import read_rules_yaml
 from shared.security.roles import Permission, Role
 from shared.topics import ALL_TOPICS
 
@@ -44,14 +43,7 @@ class AccessPolicy:
 
 
 def load_access_policy(path: Path | str = DEFAULT_ACCESS_FILE) -> AccessPolicy:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AccessRulesError(f"{path}: cannot be read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise AccessRulesError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_access_policy(raw, str(path))
+    return parse_access_policy(read_rules_yaml(path, AccessRulesError), str(path))
 
 
 def parse_access_policy(raw: Any, where: str = "access rules") -> AccessPolicy:
