@@ -90,6 +90,7 @@ class Settings:
     heartbeat_interval_ms: int = 500
     batch_max_records: int = 2000
     batch_timeout_ms: int = 200
+    slow_batch_seconds: float = 10.0
     # How long the broker may hold a fetch with no new data. Tansu holds every fetch this long, so
     # it is the floor of a hop's latency (a tick → its alert crosses two hops); replays lower it.
     fetch_max_wait_ms: int = 100
@@ -122,6 +123,7 @@ class Settings:
             heartbeat_interval_ms=env_int("ECC_HEARTBEAT_INTERVAL_MS", cls.heartbeat_interval_ms),
             batch_max_records=env_int("ECC_BATCH_MAX_RECORDS", cls.batch_max_records),
             batch_timeout_ms=env_int("ECC_BATCH_TIMEOUT_MS", cls.batch_timeout_ms),
+            slow_batch_seconds=env_float("ECC_SLOW_BATCH_SECONDS", cls.slow_batch_seconds),
             fetch_max_wait_ms=env_int("ECC_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms),
             log_level=(env("ECC_LOG_LEVEL") or cls.log_level).upper(),
             **_kafka_security_from_env(),

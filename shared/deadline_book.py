@@ -693,9 +693,9 @@ class DeadlineBatch:
     async def fire_due(self, effects: Effects, *, limit: int | None = None) -> FireReport:
         """Raise what fell due by the watermark, in due order, then write the batch (flush).
 
-        At most `limit` stored deadlines are evaluated per call (the runtime comes
-        back on the next batch; a tick or any event will do); deadlines of this
-        batch are always evaluated. Call it last in handle().
+        At most `limit` stored deadlines are evaluated per call; the runtime comes
+        back for the next page at once (Effects.come_back), without waiting for a
+        message; deadlines of this batch are always evaluated. Call it last in handle().
         """
         limit = limit or self.book.fire_limit
         now = self.clock.now
@@ -713,6 +713,8 @@ class DeadlineBatch:
                             self._by_case.setdefault(doc["case_no"], set()).add(doc["_id"])
                 self.clock.set_backlog(backlog)
                 self.report.backlog = backlog
+                if backlog:
+                    effects.come_back()  # the next page is due now, not at the next message
                 lag = (now - stored[-1]["next_fire_at"]).total_seconds() if backlog and stored else 0.0
                 EVALUATION_LAG.labels(self.book.service).set(max(lag, 0.0))
             due = sorted((d for d in self._docs.values() if d.get("next_fire_at") is not None

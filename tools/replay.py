@@ -2,8 +2,23 @@
 
     from tools.replay import Replayer, watched_groups, read_stream, canonical
     async with Replayer(settings, watched_groups(processes)) as replayer:
-        run = await replayer.replay(events)                 # paced: deterministic
-        run = await replayer.replay(events, paced=False)    # free-running: throughput
+        run = await replayer.replay(events)                 # paced: deterministic, one barrier per segment
+        run = await replayer.replay(events, paced=False)    # free-running: throughput only
+    async with Replayer(settings, []) as replayer:          # backlog: deterministic, no barriers
+        run = await replayer.publish_backlog(events)        # ... before any service reads
+        async with in_process(settings, names) as processes:
+            await replayer.watch(watched_groups(processes))
+            await replayer.drain(run, in_process_watermarks(names))
+
+Backlog: the services put the stream in time order themselves
+----------------------------------------------------------------
+The year is on the topics before the services start, as after a long outage. triage and
+nodewatch then read it in whatever order Kafka gives and align it on event time
+(shared/runtime/alignment.py): triage handles its events and ticks in the order a
+time-ordered reading gives and defers the rest (Effects.defer), nodewatch holds ticks until
+triage's group has committed (= decided on) the case events timed before them. Their output
+is the paced replay's (tests/integration/test_replay.py compares the two). `drain` waits for
+the groups' commits and for each watched service's watermark to reach the last tick.
 
 Why paced, and what it guarantees
 ---------------------------------
@@ -45,8 +60,9 @@ one wait per hop. Replays lower it to 5 ms (`in_process(..., fetch_max_wait_ms=5
 bench/replay.py sets the variable for the service processes).
 
 The free-running replay publishes everything in order as fast as the producer
-goes and waits for the groups to drain: it measures throughput, and its output
-may differ from the paced one (cross-partition order is not controlled).
+goes while the services read: a service that catches up with the driver takes "nothing
+unread" for "nothing more before this tick", so its output may differ from the paced one.
+Publish first (backlog) for a deterministic replay without barriers.
 """
 from __future__ import annotations
 
@@ -56,7 +72,7 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -102,6 +118,7 @@ def watched_for(settings: Settings, name: str, topics: Sequence[Topic], group_id
 @dataclass
 class ReplayRun:
     paced: bool
+    backlog: bool = False
     published: int = 0
     by_type: Counter = field(default_factory=Counter)
     segments: int = 0
@@ -146,6 +163,7 @@ class Replayer:
         self.published_end: dict[TopicPartition, int] = {}  # offset of the next message, per partition
         self.committed: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
         self.last_sent: dict[TopicPartition, tuple[bytes, bytes]] = {}
+        self._t0 = time.perf_counter()
 
     async def __aenter__(self) -> "Replayer":
         await self.start()
@@ -282,6 +300,56 @@ class Replayer:
               f"{', '.join(f'{tp.topic}[{tp.partition}]' for tp in sorted(behind))}; sent their last message again",
               file=sys.stderr, flush=True)
 
+    async def watch(self, watched: Sequence[Watched]) -> None:
+        """Wait for these groups from now on (a backlog replay starts its services after publishing)."""
+        assert self.admin is not None, "start() first"
+        self.watched = list(watched)
+        for w in self.watched:
+            self.coordinators[w.group_id] = await self.admin.find_coordinator(w.group_id)
+
+    async def publish_backlog(self, events: Sequence[Event], *,
+                              progress: Callable[[int, int], None] | None = None) -> ReplayRun:
+        """The backlog replay's first half: publish the whole stream, time-ordered, before any service reads it.
+
+        Then start the services, `watch` their groups and `drain`. The services meet the year as
+        a backlog (like a restart after downtime) and put it in time order themselves (the gates of
+        shared/runtime/alignment.py), so the output is the paced replay's, without barriers.
+        Publishing everything first matters: a consumer that caught up with a driver still
+        publishing would take "no unread messages" for "nothing more before this tick".
+        """
+        run = ReplayRun(paced=False, backlog=True)
+        self._t0 = time.perf_counter()
+        chunk = 5000
+        for start in range(0, len(events), chunk):
+            await self.publish(events[start:start + chunk], run)
+            if progress is not None:
+                progress(run.published, len(events))
+        run.segments = 1
+        return run
+
+    async def drain(self, run: ReplayRun, watermarks: Callable[[], Awaitable[dict[str, float | None]]],
+                    timeout: float = 300.0) -> ReplayRun:
+        """Wait until every watched group committed the whole backlog and every watched service's
+        settled watermark (`watermarks()`: the watermark less any deadline evaluation lag) reached
+        the last tick: a service may still hold ticks after its last commit (nodewatch waits for
+        triage to catch up) or evaluate a paged backlog of deadlines.
+        Times count from publish_backlog."""
+        await self.barrier(run=run, t0=self._t0)
+        last_tick = max(run.tick_sent).timestamp() if run.tick_sent else None
+        deadline = time.perf_counter() + timeout
+        while last_tick is not None:
+            seen = await watermarks()
+            if all((seen.get(w.name) or 0) >= last_tick for w in self.watched):
+                break
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"replay: watermarks {seen} did not reach the last tick {last_tick} "
+                                   f"in {timeout:.0f} s after the groups committed everything")
+            await asyncio.sleep(0.05)
+        run.seconds = time.perf_counter() - self._t0
+        for w in self.watched:
+            run.caught_up_at.setdefault(w.name, run.seconds)
+        return run
+
     async def replay(self, events: Sequence[Event], *, paced: bool = True,
                      progress: Callable[[int, int], None] | None = None) -> ReplayRun:
         """Publish `events` (time-ordered, as generate_year returns them); see the module docstring."""
@@ -307,6 +375,52 @@ class Replayer:
         for w in self.watched:
             run.caught_up_at.setdefault(w.name, run.seconds)
         return run
+
+
+# ---------------------------------------------------------------- watermarks (for drain)
+
+WATERMARK_METRIC = "ecc_watermark_timestamp_seconds"
+EVALUATION_LAG_METRIC = "ecc_deadline_evaluation_lag_seconds"
+
+
+def _settled(watermark: float | None, evaluation_lag: float | None) -> float | None:
+    """The event time up to which a service has done everything: its watermark, less the part of
+    a paged deadline backlog it has not evaluated yet (shared/deadline_book.py)."""
+    return None if watermark is None else watermark - (evaluation_lag or 0.0)
+
+
+def in_process_watermarks(names: Iterable[str]) -> Callable[[], Awaitable[dict[str, float | None]]]:
+    """Settled watermarks of services running in this process (the shared Prometheus registry)."""
+    from prometheus_client import REGISTRY
+
+    names = list(names)
+
+    async def read() -> dict[str, float | None]:
+        return {name: _settled(REGISTRY.get_sample_value(WATERMARK_METRIC, {"service": name}),
+                               REGISTRY.get_sample_value(EVALUATION_LAG_METRIC, {"service": name}))
+                for name in names}
+    return read
+
+
+def http_watermarks(ports: dict[str, int]) -> Callable[[], Awaitable[dict[str, float | None]]]:
+    """Settled watermarks of services in other processes, from their /metrics."""
+    import httpx
+
+    async def read() -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        async with httpx.AsyncClient(timeout=5) as http:
+            for name, port in ports.items():
+                out[name] = None
+                with contextlib.suppress(httpx.HTTPError):
+                    text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                    found: dict[str, float] = {}
+                    for line in text.splitlines():
+                        for metric in (WATERMARK_METRIC, EVALUATION_LAG_METRIC):
+                            if line.startswith(f'{metric}{{service="{name}"}}'):
+                                found[metric] = float(line.rsplit(" ", 1)[1])
+                    out[name] = _settled(found.get(WATERMARK_METRIC), found.get(EVALUATION_LAG_METRIC))
+        return out
+    return read
 
 
 # ---------------------------------------------------------------- reading the outputs

@@ -18,6 +18,9 @@ TICK = "clock.tick"
 
 
 class EntrustHandler:
+    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
+    idempotent = frozenset({"clock.tick"})
+
     def __init__(self, policy: EntrustPolicy, calendar: CourtCalendar, book: DeadlineBook, store: EntrustStore,
                  gate: InputGate | None = None):
         self.policy = policy

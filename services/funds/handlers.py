@@ -22,6 +22,10 @@ FUND_TYPES = frozenset({"funds.received", "funds.disbursed", "funds.matched", "f
 
 
 class FundsHandler:
+    handles = CASE_TYPES | FUND_TYPES | {"triage.decided", "clock.tick"}  # the rest changes nothing here
+    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
+    idempotent = frozenset({"clock.tick"})
+
     def __init__(self, rules: FundsRules, book: DeadlineBook, store: FundsStore, gate: InputGate | None = None):
         self.rules = rules
         self.book = book

@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contract.envelope import Event
 from shared.runtime.effects import Effects
+from shared.runtime.mongo import find_in
 
 TEAMS = "case_teams"
 
@@ -33,6 +34,6 @@ class TeamHandler:
     async def handle(self, events: list[Event], effects: Effects) -> None:
         decisions = [e for e in events if e.type == "triage.decided"]
         case_nos = list({e.data.case_no for e in decisions})
-        current = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": case_nos}})}
+        current = {d["_id"]: d for d in await find_in(self.collection, "_id", case_nos)}
         for doc in latest_teams(current, decisions).values():
             effects.write(TEAMS, ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))

@@ -76,6 +76,9 @@ def _json(value: Any) -> Any:
 
 
 class MetricsHandler:
+    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
+    idempotent = frozenset({"clock.tick"})
+
     def __init__(self, policy: IndicatorPolicy, calendar: CourtCalendar, store: MetricsStore):
         self.policy = policy
         self.calendar = calendar

@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.metrics.rules import Deltas, months_needed
 from shared.runtime.effects import Effects
+from shared.runtime.mongo import find_in
 
 CASES = "cases"
 BUCKETS = "buckets"
@@ -48,14 +49,12 @@ class MetricsStore:
     async def load_cases(self, case_nos: set[str]) -> dict[str, dict[str, Any]]:
         if not case_nos:
             return {}
-        cursor = self.db[CASES].find({"_id": {"$in": sorted(case_nos)}})
-        return {doc["_id"]: doc async for doc in cursor}
+        return {doc["_id"]: doc for doc in await find_in(self.db[CASES], "_id", case_nos)}
 
     async def load_alerts(self, alert_ids: set[str]) -> dict[str, dict[str, Any]]:
         if not alert_ids:
             return {}
-        cursor = self.db[ALERTS].find({"_id": {"$in": sorted(alert_ids)}})
-        return {doc["_id"]: doc async for doc in cursor}
+        return {doc["_id"]: doc for doc in await find_in(self.db[ALERTS], "_id", alert_ids)}
 
     async def watermark(self) -> datetime | None:
         doc = await self.db[CLOCK].find_one({"_id": CLOCK_ID})
@@ -70,7 +69,7 @@ class MetricsStore:
         ids = [f"{scope}|{month}" for scope in sorted(scopes) for month in months]
         buckets = {}
         if ids:
-            buckets = {doc["_id"]: doc async for doc in self.db[BUCKETS].find({"_id": {"$in": ids}})}
+            buckets = {doc["_id"]: doc for doc in await find_in(self.db[BUCKETS], "_id", ids)}
         return buckets, flows
 
     @staticmethod
@@ -159,6 +158,6 @@ class MetricsStore:
 
     async def buckets_for(self, scopes: list[str], months: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
         ids = [f"{s}|{m}" for s in scopes for m in months]
-        buckets = {d["_id"]: d async for d in self.db[BUCKETS].find({"_id": {"$in": ids}})} if ids else {}
+        buckets = {d["_id"]: d for d in await find_in(self.db[BUCKETS], "_id", ids)}
         flows = {d["_id"]: d async for d in self.db[FLOWS].find({"_id": {"$in": [f"flow|{s}" for s in scopes]}})}
         return buckets, flows

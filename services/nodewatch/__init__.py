@@ -10,9 +10,13 @@ When ticks are applied (the alerts themselves depend only on event times):
 - shared/runtime/alignment.py (the gate): a tick waits while a case-event or triage partition has unread
   messages older than it (a backlog read clock-first would otherwise raise alerts
   for facts not read yet);
-- handlers.py: a tick at or after the time a triage decision is due (the first network
-  inquiry result; a 执保 filing) waits for that decision, so the alert carries its
-  team; at most ECC_NODEWATCH_TRIAGE_WAIT_SECONDS (default 30) of wall time per case.
-  Set it to 0 when nodewatch runs without triage (a replay of nodewatch alone):
-  otherwise the last ticks wait for decisions that never come.
+- triage's progress (alignment.UpstreamProgress, fed by the runtime): a tick waits while
+  triage's consumer group has not committed a case event timed before it that nodewatch has
+  read, so the decisions (the team an alert carries) are on the topic first; the decisions
+  partitions' lag is then measured against fresh end offsets;
+- handlers.py, until triage has committed on every case partition nodewatch reads (start-up,
+  triage not running): a tick at or after the time a triage decision is due (the first
+  network inquiry result; a 执保 filing) waits for that decision.
+Both waits end when triage makes no progress for ECC_NODEWATCH_TRIAGE_WAIT_SECONDS (default
+30) of wall time; 0 turns them off (nodewatch replayed without triage).
 """

@@ -11,9 +11,9 @@ from services.nodewatch.rules import NodeRules, new_case, triage_expected_at
 from services.nodewatch.store import NodeStore
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event
-from shared.deadline_book import DeadlineBook
+from shared.deadline_book import BatchClock, DeadlineBook
 from shared.logging import get_logger
-from shared.runtime.alignment import InputGate
+from shared.runtime.alignment import InputGate, UpstreamProgress
 from shared.runtime.effects import Effects
 
 log = get_logger()
@@ -26,9 +26,13 @@ def case_of(event: Event) -> str:
 
 
 class NodeHandler:
+    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
+    idempotent = frozenset({"clock.tick"})
+
     def __init__(self, rules: NodeRules, book: DeadlineBook, store: NodeStore, gate: InputGate | None = None,
-                 triage_wait_seconds: float = 30.0):
+                 triage_wait_seconds: float = 30.0, triage: UpstreamProgress | None = None):
         self.rules = rules
+        self.triage = triage
         self.book = book
         self.store = store
         self.gate = gate
@@ -69,6 +73,20 @@ class NodeHandler:
             bound = at if bound is None or at < bound else bound
         return bound
 
+    def _apply_ticks(self, clock: BatchClock, cases: dict[str, dict]) -> None:
+        """Held ticks apply as far as the gate and triage allow.
+
+        Triage's progress (its group's commits) says exactly what it has handled; before it has
+        committed on every partition we read (start-up, triage not running) the first decisions
+        nodewatch expects stand in for it (triage_bound)."""
+        if self.triage is not None and self.triage.informed():
+            hold_all, before = self.triage.bound()
+            if hold_all:
+                return
+        else:
+            before = self.triage_bound(cases)
+        clock.apply_gated(self.gate, before=before)
+
     async def handle(self, events: list[Event], effects: Effects) -> None:
         subjects: dict[str, str] = {}
         for event in events:
@@ -96,7 +114,7 @@ class NodeHandler:
             if self.rules.apply(case, event, ledger, effects) or "v" not in case:
                 changed[case_no] = case
             CASE_EVENTS.labels(event.type).inc()
-        ledger.clock.apply_gated(self.gate, before=self.triage_bound(cases))
+        self._apply_ticks(ledger.clock, cases)
         await ledger.fire_due(effects)
         self.store.write_cases(effects, list(changed.values()), event_ids)
         clock = ledger.clock

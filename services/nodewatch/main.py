@@ -15,11 +15,12 @@ from shared.config import env_float
 from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
 from shared.logging import get_logger
-from shared.runtime.alignment import InputGate
+from shared.runtime.alignment import InputGate, UpstreamProgress
 from shared.runtime.service import ServiceProcess
 from shared.topics import CASE_EVENTS, CLOCK, TRIAGE_DECISIONS
 
 NAME = "nodewatch"
+TRIAGE_GROUP = "ecc-triage"  # triage's consumer group (the shared runtime's ecc-<service>)
 log = get_logger()
 
 
@@ -30,11 +31,17 @@ def build(process: ServiceProcess, policy: NodePolicy | None = None, calendar: C
     book = DeadlineBook(process.db, NAME, calendar=calendar)
     store = NodeStore(process.db, book)
     gate = InputGate()
-    handler = NodeHandler(NodeRules(policy, calendar), book, store, gate,
-                          triage_wait_seconds=env_float("ECC_NODEWATCH_TRIAGE_WAIT_SECONDS", 30.0, allow_zero=True))
+    triage_wait = env_float("ECC_NODEWATCH_TRIAGE_WAIT_SECONDS", 30.0, allow_zero=True)
+    settings = process.settings
+    # A tick waits while triage has not handled a case event timed before it that we have read.
+    triage = UpstreamProgress(TRIAGE_GROUP, reads=[settings.topic(CASE_EVENTS.suffix)],
+                              outputs=[settings.topic(TRIAGE_DECISIONS.suffix)], wait_seconds=triage_wait)
+    handler = NodeHandler(NodeRules(policy, calendar), book, store, gate, triage_wait_seconds=triage_wait,
+                          triage=triage)
     process.on_database_ready(store.ensure_indexes)
     # A tick waits while case-event or triage partitions hold unread facts timed before it.
-    process.consume([CASE_EVENTS, TRIAGE_DECISIONS, CLOCK], handler, gate=gate, gated=[CASE_EVENTS, TRIAGE_DECISIONS])
+    process.consume([CASE_EVENTS, TRIAGE_DECISIONS, CLOCK], handler, gate=gate, gated=[CASE_EVENTS, TRIAGE_DECISIONS],
+                    upstream=triage)
     app = create_app(
         service=NAME, health=process.health, routers=[build_router(store, book, policy)], audit_db=process.db,
         description="Node-deadline supervision (流程节点监管): durable deadlines on event time, alerts on ecc.alerts.",

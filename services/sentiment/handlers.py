@@ -19,6 +19,9 @@ DECIDED = "triage.decided"
 
 
 class SentimentHandler:
+    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
+    idempotent = frozenset({"clock.tick"})
+
     def __init__(self, policy: SentimentPolicy, calendar: CourtCalendar, book: DeadlineBook, store: SentimentStore,
                  gate: InputGate | None = None):
         self.policy = policy

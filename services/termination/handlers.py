@@ -27,6 +27,9 @@ def case_of(event: Event) -> str:
 
 
 class TerminationHandler:
+    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
+    idempotent = frozenset({"clock.tick"})
+
     def __init__(self, rules: TerminationRules, book: DeadlineBook, store: TerminationStore):
         self.rules = rules
         self.book = book

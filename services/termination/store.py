@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.termination.policy import RECHECK
 from shared.deadline_book import DeadlineBook
 from shared.runtime.effects import Effects
+from shared.runtime.mongo import find_in
 
 CASES = "cases"
 REVIEWS = "reviews"
@@ -35,8 +36,7 @@ class TerminationStore:
     async def load_cases(self, case_nos: set[str]) -> dict[str, dict[str, Any]]:
         if not case_nos:
             return {}
-        cursor = self.db[CASES].find({"_id": {"$in": sorted(case_nos)}})
-        return {doc["_id"]: doc async for doc in cursor}
+        return {doc["_id"]: doc for doc in await find_in(self.db[CASES], "_id", case_nos)}
 
     def write_cases(self, effects: Effects, cases: list[dict[str, Any]]) -> None:
         """One op per changed case; the version filter turns a concurrent writer into a batch retry."""
@@ -94,8 +94,9 @@ class TerminationStore:
         out: dict[str, list[dict[str, Any]]] = {c: [] for c in case_nos}
         if not case_nos:
             return out
-        cursor = self.book.deadlines.find({"rule": RECHECK, "case_no": {"$in": case_nos}})
-        async for doc in cursor:
+        for doc in await find_in(self.book.deadlines, "case_no", case_nos):
+            if doc.get("rule") != RECHECK:
+                continue
             out.setdefault(doc["case_no"], []).append(doc)
         for docs in out.values():
             docs.sort(key=lambda d: int(d.get("ref") or 0))

@@ -1,19 +1,32 @@
 """The BatchHandler of triage: load the batch's cases and the team book, decide in order, store, emit.
 
-Reads per batch: one `$in` query for the cases, one for the team documents, one for
-the watermark. Writes (through Effects, one transaction with the inbox and outbox):
-one replace per changed case, per changed team document and for the watermark.
+Team assignment counts open cases as of the watermark, so a decision depends on which
+ticks were handled before it. The handler therefore puts the batch in the order a
+time-ordered reading gives (shared/runtime/alignment.window_order, fed by the runtime's
+gate over the case-event and clock partitions) and defers what that reading has not
+reached yet (Effects.defer: the runtime offers it again with the next batch and does not
+commit its offset, so triage's commits mean "decided", which nodewatch relies on). The
+decisions are the same however Kafka interleaves the partitions (a backlog after
+downtime, a free-running replay).
+
+Reads per batch: one `$in` query for the cases, one for the team documents, one for the
+watermark. Writes (through Effects, one transaction with the inbox and outbox): one
+replace per changed case, per changed team document and for the watermark.
 """
 from __future__ import annotations
 
 from services.triage import rules
-from services.triage.metrics import DECISIONS, OPEN_CASES, OPEN_CASES_AT_WATERMARK, REJECTED
+from collections.abc import Collection
+
+from services.triage.metrics import DECISIONS, HELD as HELD_GAUGE, OPEN_CASES, OPEN_CASES_AT_WATERMARK, REJECTED
 from services.triage.policy import TriagePolicy
 from services.triage.rules import Asset, CaseState, Decision, Filing, Inquiry, TeamBook, court_time
 from services.triage.store import CASES, META, TEAMS, TriageStore, decision_id
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event, make_event
 from shared.contract.events import TriageDecided
+from shared.runtime.alignment import InputGate, window_order
+from shared.metrics import WATERMARK
 from shared.runtime.effects import Effects
 from shared.topics import TRIAGE_DECISIONS
 
@@ -49,12 +62,28 @@ def _subject_problem(event: Event) -> str | None:
 
 
 class TriageHandler:
-    def __init__(self, store: TriageStore, policy: TriagePolicy):
+    handles = CASE_TYPES | {TICK}  # the other case events change no decision (runtime BatchHandler)
+    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
+    idempotent = frozenset({"clock.tick"})
+
+    def __init__(self, store: TriageStore, policy: TriagePolicy, gate: InputGate | None = None,
+                 fact_topics: Collection[str] = (), clock_topics: Collection[str] = ()):
+        """gate: the runtime's gate over `fact_topics` (case events) and `clock_topics`; without it
+        events are handled in consumed order (unit tests)."""
         self.store = store
         self.policy = policy
+        self.gate = gate
+        self.fact_topics = fact_topics
+        self.clock_topics = clock_topics
 
     async def handle(self, events: list[Event], effects: Effects) -> None:
         relevant = [e for e in events if e.type in CASE_TYPES or e.type == TICK]
+        if self.gate is not None:
+            relevant, held = window_order(relevant, tick_type=TICK, tick_gate=self.gate.bound(self.fact_topics),
+                                          clock_gate=self.gate.bound(self.clock_topics))
+            for event in held:
+                effects.defer(event)
+            HELD_GAUGE.set(len(held))
         if not relevant:
             return
         states = await self.store.load_cases({e.subject for e in relevant if e.type in CASE_TYPES})
@@ -105,6 +134,8 @@ class TriageHandler:
         effects.reject(event, reason)
 
     def _gauges(self, book: TeamBook) -> None:
+        if book.watermark is not None:
+            WATERMARK.labels("triage").set(book.watermark.timestamp())
         for team, track in self.policy.all_teams:
             OPEN_CASES.labels(team, track).set(book.open.get(team, 0))
             OPEN_CASES_AT_WATERMARK.labels(team, track).set(book.settled.get(team, 0))

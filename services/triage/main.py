@@ -9,6 +9,7 @@ from services.triage.handlers import TriageHandler
 from services.triage.policy import RULES_FILE_NAME, PolicyError, TriagePolicy, load_policy
 from services.triage.store import TriageStore
 from shared.http.app import create_app
+from shared.runtime.alignment import InputGate
 from shared.runtime.service import ServiceProcess
 from shared.topics import CASE_EVENTS, CLOCK
 
@@ -20,7 +21,12 @@ def build(process: ServiceProcess, policy: TriagePolicy | None = None):
     policy = policy or load_policy(process.settings.rules_file(RULES_FILE_NAME))
     store = TriageStore(process.db, policy)
     process.on_database_ready(store.ensure_indexes)
-    process.consume([CASE_EVENTS, CLOCK], TriageHandler(store, policy))
+    gate = InputGate()
+    settings = process.settings
+    handler = TriageHandler(store, policy, gate, fact_topics={settings.topic(CASE_EVENTS.suffix)},
+                            clock_topics={settings.topic(CLOCK.suffix)})
+    # Events and ticks are handled in time order whatever order the partitions are read in (handlers.py).
+    process.consume([CASE_EVENTS, CLOCK], handler, gate=gate, gated=[CASE_EVENTS, CLOCK])
     app = create_app(
         service=NAME, health=process.health, routers=[build_router(store, policy)], audit_db=process.db,
         description="繁简分流 triage: tracks and team assignment from filings and property-inquiry results "

@@ -26,6 +26,7 @@ from services.triage.policy import TriagePolicy
 from services.triage.rules import Asset, CaseState, Decision, Filing, Inquiry, TeamBook, TeamChange, court_time
 from shared.contract.types import format_money
 from shared.ids import derived_id
+from shared.runtime.mongo import find_in
 
 CASES = "cases"
 TEAMS = "teams"
@@ -117,8 +118,7 @@ class TriageStore:
     async def load_cases(self, case_nos: set[str]) -> dict[str, CaseState]:
         if not case_nos:
             return {}
-        cursor = self.db[CASES].find({"_id": {"$in": sorted(case_nos)}})
-        return {doc["_id"]: case_state(doc) async for doc in cursor}
+        return {doc["_id"]: case_state(doc) for doc in await find_in(self.db[CASES], "_id", case_nos)}
 
     async def load_book(self) -> TeamBook:
         docs = [doc async for doc in self.db[TEAMS].find({})]

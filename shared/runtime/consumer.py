@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -31,7 +32,7 @@ from shared.metrics import (
     EVENTS_DUPLICATE, HANDLER_SECONDS, LAST_EVENT_TIMESTAMP,
 )
 from shared.runtime import inbox
-from shared.runtime.alignment import InputGate
+from shared.runtime.alignment import InputGate, UpstreamProgress
 from shared.runtime.deadletter import DeadLetter, decode_text
 from shared.runtime.effects import Effects
 from shared.runtime.health import Health
@@ -44,7 +45,15 @@ log = get_logger()
 
 
 class BatchHandler(Protocol):
-    """A service's decisions for a batch of new (never handled) events, in consumed order."""
+    """A service's decisions for a batch of new (never handled) events, in consumed order.
+
+    Optional attributes the runtime reads (both cut inbox writes, the bulk of a backlog's):
+    - `handles`: the event types that can have an effect; the others on its topics are
+      committed without being handed over or recorded (handling them twice does nothing).
+    - `idempotent`: types it handles but that need no inbox record, because handling one
+      again changes nothing (clock.tick: the watermark never moves back and is stored in
+      the same transaction, so a redelivered tick is at or behind it).
+    """
 
     async def handle(self, events: list[Event], effects: Effects) -> None: ...
 
@@ -58,11 +67,13 @@ class ConsumerRuntime:
         self, *, service: str, settings: Settings, topics: Sequence[Topic], handler: BatchHandler,
         client: AsyncMongoClient, db: AsyncDatabase, outbox: Outbox, health: Health,
         group_id: str | None = None, ready_max_lag: int = 1000,
-        gate: InputGate | None = None, gated: Sequence[Topic] = (),
+        gate: InputGate | None = None, gated: Sequence[Topic] = (), upstream: UpstreamProgress | None = None,
     ):
         """gate/gated: watermark alignment (shared/runtime/alignment.py): the runtime tells `gate`
         the event time of every valid message of a `gated` topic and, before each batch is
-        handled, each gated partition's lag."""
+        handled, each gated partition's lag. upstream: another group's progress on the facts
+        this one reads (UpstreamProgress), checked before each batch; its output topics must be
+        gated (their lag is then measured against fresh end offsets)."""
         self.service = service
         self.settings = settings
         self.topics = {settings.topic(t.suffix): t for t in topics}
@@ -77,6 +88,18 @@ class ConsumerRuntime:
         self.gated = frozenset(settings.topic(t.suffix) for t in gated)
         if gated and gate is None:
             raise ValueError("gated topics need a gate")
+        self.upstream = upstream
+        if upstream is not None and not upstream.outputs <= self.gated:
+            raise ValueError("an upstream's output topics must be gated")
+        self.admin: AIOKafkaAdminClient | None = None
+        self._upstream_coordinator: int | None = None
+        # Events the handler deferred (Effects.defer): offered again first, offsets not committed past them.
+        self._deferred: list[tuple[ConsumerRecord, Event]] = []
+        self._again = False  # the handler asked to run again without input (Effects.come_back)
+        self._read_end: dict[TopicPartition, int] = {}  # read but not committed yet (a deferred event holds it)
+        self._committed_to: dict[TopicPartition, int] = {}
+        self.handles: frozenset[str] | None = getattr(handler, "handles", None)
+        self.idempotent: frozenset[str] = frozenset(getattr(handler, "idempotent", ()))
         self.deadletter_topic = settings.topic(DEADLETTER.suffix)
         self.consumer: AIOKafkaConsumer | None = None
         health.register("consumer")
@@ -95,8 +118,14 @@ class ConsumerRuntime:
             max_partition_fetch_bytes=4 << 20,
         )
         await self.consumer.start()
+        if self.upstream is not None:
+            self.admin = AIOKafkaAdminClient(**client_kwargs(self.settings), client_id=f"ecc-{self.service}-admin")
+            await self.admin.start()
 
     async def stop(self) -> None:
+        if self.admin is not None:
+            await self.admin.close()
+            self.admin = None
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
@@ -116,21 +145,47 @@ class ConsumerRuntime:
             if records:
                 await self.process(records)
                 await self._commit(records)
+            elif self._deferred or self._again:
+                await self.process([], idle=True)  # the gate may let them through now; the next page is due
+                await self._commit([])
+            elif self.upstream is not None:
+                await self._upstream_idle()
             await self._update_lag()
 
-    async def process(self, records: list[ConsumerRecord]) -> None:
-        """Validate, dedupe, handle and store one batch; publish what it emitted."""
+    async def _upstream_idle(self) -> None:
+        """Nothing new to read: when the upstream moved, let the handler apply what that released
+        (nodewatch's held ticks once triage caught up: no message of ours says so)."""
+        assert self.upstream is not None
+        seen = self.upstream.version
+        await self._check_upstream([])
+        if self.upstream.version != seen:
+            await self.process([], idle=True)
+
+    async def process(self, records: list[ConsumerRecord], *, idle: bool = False) -> None:
+        """Validate, dedupe, handle and store one batch; publish what it emitted.
+
+        idle: no records, the handler runs with none (the upstream moved; see _upstream_idle)."""
         started = time.perf_counter()
         BATCH_SIZE.labels(self.service).observe(len(records))
         valid, dead = self._validate(records)
         if self.gate is not None:
             await self._feed_gate(valid)
-        await self._store_with_retry(valid, dead)
+        if self.upstream is not None and not idle:
+            await self._check_upstream(valid)
+        checked = time.perf_counter()
+        await self._store_with_retry(valid, dead, idle)
+        stored = time.perf_counter()
         await self._publish_with_retry()
         LAST_EVENT_TIMESTAMP.labels(self.service).set(time.time())
         elapsed = time.perf_counter() - started
         BATCH_SECONDS.labels(self.service).observe(elapsed)
-        log.debug("batch_stored", records=len(records), valid=len(valid), dead=len(dead), seconds=round(elapsed, 4))
+        timings = {"records": len(records), "valid": len(valid), "dead": len(dead), "deferred": len(self._deferred),
+                   "seconds": round(elapsed, 4), "gates_seconds": round(checked - started, 4),
+                   "store_seconds": round(stored - checked, 4), "publish_seconds": round(elapsed - (stored - started), 4)}
+        if elapsed > self.settings.slow_batch_seconds:  # the operator's first clue when a consumer falls behind
+            log.warning("slow_batch", **timings)
+        else:
+            log.debug("batch_stored", **timings)
 
     def _validate(self, records: list[ConsumerRecord]) -> tuple[list[tuple[ConsumerRecord, Event]], list[DeadLetter]]:
         valid: list[tuple[ConsumerRecord, Event]] = []
@@ -162,16 +217,48 @@ class ConsumerRuntime:
             self.gate.set_lag(tp.topic, tp.partition, await self._lag(tp))
         self.gate.forget((tp.topic, tp.partition) for tp in assigned)
 
+    async def _check_upstream(self, valid: list[tuple[ConsumerRecord, Event]]) -> None:
+        """Note what we read of the upstream's input; ask for its commits, then for fresh end offsets of
+        its output (after the commits: what it published before committing is then counted as unread)."""
+        assert self.consumer is not None and self.admin is not None and self.upstream is not None
+        upstream = self.upstream
+        for rec, event in valid:
+            if rec.topic in upstream.reads:
+                upstream.note(rec.topic, rec.partition, rec.offset, event.time)
+        assigned = self.consumer.assignment()
+        reads = [tp for tp in assigned if tp.topic in upstream.reads]
+        outputs = [tp for tp in assigned if tp.topic in upstream.outputs]
+        try:
+            if reads:
+                if self._upstream_coordinator is None:
+                    self._upstream_coordinator = await self.admin.find_coordinator(upstream.group_id)
+                offsets = await self.admin.list_consumer_group_offsets(
+                    upstream.group_id, self._upstream_coordinator, partitions=reads)
+                upstream.set_committed({(tp.topic, tp.partition): (offsets[tp].offset if tp in offsets else None)
+                                        for tp in reads})
+            if outputs and self.gate is not None:
+                # Tansu reports the end as the last batch's base offset + 1 (README): take the larger
+                # of that and the last fetch's high watermark.
+                ends = await self.consumer.end_offsets(outputs)
+                for tp in outputs:
+                    end = max(ends.get(tp, 0), self.consumer.highwater(tp) or 0)
+                    self.gate.set_lag(tp.topic, tp.partition, max(end - await self.consumer.position(tp), 0))
+        except KafkaError as exc:  # no fresh news: the last known commits stand, liveness covers a long outage
+            ERRORS.labels(self.service, "broker").inc()
+            self._upstream_coordinator = None
+            log.warning("upstream_check_failed", upstream=upstream.group_id, error=str(exc))
+
     def _dead_letter(self, rec: ConsumerRecord, key: str | None, reason: str) -> DeadLetter:
         EVENTS_DEADLETTERED.labels(self.service, rec.topic).inc()
         log.warning("dead_lettered", topic=rec.topic, partition=rec.partition, offset=rec.offset, reason=reason)
         return DeadLetter(rec.topic, rec.partition, rec.offset, key, decode_text(rec.value), reason, self.service)
 
-    async def _store_with_retry(self, valid: list[tuple[ConsumerRecord, Event]], dead: list[DeadLetter]) -> None:
+    async def _store_with_retry(self, valid: list[tuple[ConsumerRecord, Event]], dead: list[DeadLetter],
+                                idle: bool = False) -> None:
         delay = 0.2
         while True:
             try:
-                return await self._store(valid, dead)
+                return await self._store(valid, dead, idle)
             except _Duplicate:
                 log.info("batch_raced_duplicate_retrying")
             except Exception as exc:
@@ -183,11 +270,16 @@ class ConsumerRuntime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _store(self, valid: list[tuple[ConsumerRecord, Event]], dead: list[DeadLetter]) -> None:
-        seen = await inbox.already_handled(self.db, (ev.id for _, ev in valid))
+    async def _store(self, valid: list[tuple[ConsumerRecord, Event]], dead: list[DeadLetter],
+                     idle: bool = False) -> None:
+        if self.handles is not None:
+            valid = [(rec, ev) for rec, ev in valid if ev.type in self.handles]
+        offered = self._deferred + valid
+        # Deferred events were new when first offered and are not recorded since: ask only for the batch.
+        seen = await inbox.already_handled(self.db, (ev.id for _, ev in valid if ev.type not in self.idempotent))
         fresh: list[tuple[ConsumerRecord, Event]] = []
         fresh_ids: set[str] = set()
-        for rec, event in valid:
+        for rec, event in offered:
             if event.id in seen or event.id in fresh_ids:
                 EVENTS_DUPLICATE.labels(self.service, rec.topic).inc()
                 continue
@@ -197,7 +289,7 @@ class ConsumerRuntime:
         effects = Effects()
         started = time.perf_counter()
         try:
-            if fresh:
+            if fresh or idle:
                 await self.handler.handle([ev for _, ev in fresh], effects)
         except Exception as exc:
             if is_transient(exc):
@@ -208,12 +300,13 @@ class ConsumerRuntime:
             return
         finally:
             HANDLER_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-        await self._store_effects(fresh, effects, letters)
+        self._deferred = await self._store_effects(fresh, effects, letters)
 
     async def _store_one_by_one(self, fresh: list[tuple[ConsumerRecord, Event]], letters: list[OutboxEntry]) -> None:
         """After a handler bug: each event alone, stored before the next is decided, so only the culprit is refused."""
         if letters:
             await self._store_effects([], Effects(), letters)
+        deferred: list[tuple[ConsumerRecord, Event]] = []
         for rec, event in fresh:
             effects = Effects()
             try:
@@ -224,13 +317,17 @@ class ConsumerRuntime:
                 log.error("handler_failed", event_id=event.id, error=repr(exc))
                 effects = Effects()
                 effects.reject(event, f"handler error: {exc!r}")
-            await self._store_effects([(rec, event)], effects, [])
+            deferred += await self._store_effects([(rec, event)], effects, [])
+        self._deferred = deferred
 
     async def _store_effects(self, fresh: list[tuple[ConsumerRecord, Event]], effects: Effects,
-                             extra_entries: list[OutboxEntry]) -> None:
+                             extra_entries: list[OutboxEntry]) -> list[tuple[ConsumerRecord, Event]]:
+        """Store in one transaction; returns the events the handler deferred (not recorded as handled)."""
+        deferred = [(rec, ev) for rec, ev in fresh if ev.id in effects.deferred]
+        fresh = [(rec, ev) for rec, ev in fresh if ev.id not in effects.deferred]
         entries = extra_entries + self._entries_for(fresh, effects)
         writes = dict(effects.writes)
-        writes[inbox.COLLECTION] = [inbox.record(ev.id, rec.topic) for rec, ev in fresh]
+        writes[inbox.COLLECTION] = [inbox.record(ev.id, rec.topic) for rec, ev in fresh if ev.type not in self.idempotent]
         writes[OUTBOX_COLLECTION] = [e.upsert() for e in entries]
         try:
             await write_in_transaction(self.client, self.db, writes)
@@ -239,6 +336,8 @@ class ConsumerRuntime:
                 raise _Duplicate() from exc
             raise
         self.outbox.stored(entries)
+        self._again = effects.again
+        return deferred
 
     def _entries_for(self, fresh: list[tuple[ConsumerRecord, Event]], effects: Effects) -> list[OutboxEntry]:
         entries = []
@@ -271,12 +370,25 @@ class ConsumerRuntime:
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         assert self.consumer is not None
-        offsets: dict[TopicPartition, int] = {}
         for rec in records:
             tp = TopicPartition(rec.topic, rec.partition)
-            offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+            self._read_end[tp] = max(self._read_end.get(tp, 0), rec.offset + 1)
+        first_deferred: dict[TopicPartition, int] = {}
+        for rec, _ in self._deferred:  # never past a deferred event: a restart must read it again
+            tp = TopicPartition(rec.topic, rec.partition)
+            first_deferred[tp] = min(first_deferred.get(tp, rec.offset), rec.offset)
+        offsets: dict[TopicPartition, int] = {}
+        for tp, end in list(self._read_end.items()):
+            target = min(end, first_deferred.get(tp, end))
+            if target > self._committed_to.get(tp, -1):
+                offsets[tp] = target
+            if target == end:
+                del self._read_end[tp]
+        if not offsets:
+            return
         try:
             await self.consumer.commit(offsets)
+            self._committed_to.update(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # A rebalance moved the partition: the new owner re-reads the batch and the inbox drops it.
             ERRORS.labels(self.service, "commit").inc()

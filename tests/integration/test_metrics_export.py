@@ -44,7 +44,7 @@ async def test_bulletin_exports_to_pdf_and_png_and_503_without_a_browser(setting
     app, _ = build(process)
     async with running(process, app) as client:
         await publish_events(settings, EVENTS)
-        await applied(process, len(EVENTS))
+        await applied(process, EVENTS)
         query = {"period": "2025-04"}
         html = await client.get("/bulletin", params=query, headers=auth("case_handler"))
         pdf = await client.get("/bulletin", params={**query, "format": "pdf"}, headers=auth("case_handler"),
