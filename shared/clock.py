@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+TICK = "clock.tick"
+# For a handler's `idempotent` (shared/runtime/consumer.BatchHandler): a service that stores its
+# watermark in the batch's transaction needs no inbox record for a tick, because a redelivered
+# tick is at or behind the stored watermark and changes nothing.
+DEDUPED_BY_WATERMARK = frozenset({TICK})
+
 # The court's time zone (contract §1): local dates, end-of-day deadlines and alert times use it.
 COURT_TZ = ZoneInfo("Asia/Shanghai")
 

@@ -110,7 +110,9 @@ def watched_groups(processes: Iterable[Any]) -> list[Watched]:
 
 def watched_for(settings: Settings, name: str, topics: Sequence[Topic], group_id: str | None = None) -> Watched:
     """A service in another process, described by its name and the registry topics it consumes."""
-    return Watched(name, group_id or f"ecc-{name}", tuple(sorted(settings.topic(t.suffix) for t in topics)))
+    from shared.runtime.consumer import group_id_for
+
+    return Watched(name, group_id or group_id_for(name), tuple(sorted(settings.topic(t.suffix) for t in topics)))
 
 
 # ---------------------------------------------------------------- the replay
@@ -163,7 +165,7 @@ class Replayer:
         self.published_end: dict[TopicPartition, int] = {}  # offset of the next message, per partition
         self.committed: dict[str, dict[TopicPartition, int]] = defaultdict(dict)
         self.last_sent: dict[TopicPartition, tuple[bytes, bytes]] = {}
-        self._t0 = time.perf_counter()
+        self.t0 = time.perf_counter()
 
     async def __aenter__(self) -> "Replayer":
         await self.start()
@@ -318,13 +320,24 @@ class Replayer:
         publishing would take "no unread messages" for "nothing more before this tick".
         """
         run = ReplayRun(paced=False, backlog=True)
-        self._t0 = time.perf_counter()
+        self.t0 = time.perf_counter()
+        await self._publish_all(events, run, progress)
+        return run
+
+    async def _publish_all(self, events: Sequence[Event], run: ReplayRun,
+                           progress: Callable[[int, int], None] | None) -> None:
+        """Everything, in time order, as fast as the producer goes (chunks only to report progress)."""
         chunk = 5000
         for start in range(0, len(events), chunk):
             await self.publish(events[start:start + chunk], run)
             if progress is not None:
                 progress(run.published, len(events))
         run.segments = 1
+
+    def _finish(self, run: ReplayRun, t0: float) -> ReplayRun:
+        run.seconds = time.perf_counter() - t0
+        for w in self.watched:
+            run.caught_up_at.setdefault(w.name, run.seconds)
         return run
 
     async def drain(self, run: ReplayRun, watermarks: Callable[[], Awaitable[dict[str, float | None]]],
@@ -334,7 +347,7 @@ class Replayer:
         the last tick: a service may still hold ticks after its last commit (nodewatch waits for
         triage to catch up) or evaluate a paged backlog of deadlines.
         Times count from publish_backlog."""
-        await self.barrier(run=run, t0=self._t0)
+        await self.barrier(run=run, t0=self.t0)
         last_tick = max(run.tick_sent).timestamp() if run.tick_sent else None
         deadline = time.perf_counter() + timeout
         while last_tick is not None:
@@ -345,10 +358,7 @@ class Replayer:
                 raise TimeoutError(f"replay: watermarks {seen} did not reach the last tick {last_tick} "
                                    f"in {timeout:.0f} s after the groups committed everything")
             await asyncio.sleep(0.05)
-        run.seconds = time.perf_counter() - self._t0
-        for w in self.watched:
-            run.caught_up_at.setdefault(w.name, run.seconds)
-        return run
+        return self._finish(run, self.t0)
 
     async def replay(self, events: Sequence[Event], *, paced: bool = True,
                      progress: Callable[[int, int], None] | None = None) -> ReplayRun:
@@ -364,23 +374,19 @@ class Replayer:
                 if progress is not None and index % 200 == 0:
                     progress(run.published, len(events))
         else:
-            chunk = 5000
-            for start in range(0, len(events), chunk):
-                await self.publish(events[start:start + chunk], run)
-                if progress is not None:
-                    progress(run.published, len(events))
-            run.segments = 1
+            await self._publish_all(events, run, progress)
             await self.barrier(run=run, t0=t0)
-        run.seconds = time.perf_counter() - t0
-        for w in self.watched:
-            run.caught_up_at.setdefault(w.name, run.seconds)
-        return run
+        return self._finish(run, t0)
 
 
 # ---------------------------------------------------------------- watermarks (for drain)
 
-WATERMARK_METRIC = "ecc_watermark_timestamp_seconds"
-EVALUATION_LAG_METRIC = "ecc_deadline_evaluation_lag_seconds"
+def _metric_names() -> tuple[str, str]:
+    """(watermark, deadline evaluation lag): the names the services' gauges export."""
+    from shared.deadline_book import EVALUATION_LAG
+    from shared.metrics import WATERMARK
+
+    return WATERMARK.describe()[0].name, EVALUATION_LAG.describe()[0].name
 
 
 def _settled(watermark: float | None, evaluation_lag: float | None) -> float | None:
@@ -394,10 +400,11 @@ def in_process_watermarks(names: Iterable[str]) -> Callable[[], Awaitable[dict[s
     from prometheus_client import REGISTRY
 
     names = list(names)
+    watermark, lag = _metric_names()
 
     async def read() -> dict[str, float | None]:
-        return {name: _settled(REGISTRY.get_sample_value(WATERMARK_METRIC, {"service": name}),
-                               REGISTRY.get_sample_value(EVALUATION_LAG_METRIC, {"service": name}))
+        return {name: _settled(REGISTRY.get_sample_value(watermark, {"service": name}),
+                               REGISTRY.get_sample_value(lag, {"service": name}))
                 for name in names}
     return read
 
@@ -405,6 +412,9 @@ def in_process_watermarks(names: Iterable[str]) -> Callable[[], Awaitable[dict[s
 def http_watermarks(ports: dict[str, int]) -> Callable[[], Awaitable[dict[str, float | None]]]:
     """Settled watermarks of services in other processes, from their /metrics."""
     import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    watermark, lag = _metric_names()
 
     async def read() -> dict[str, float | None]:
         out: dict[str, float | None] = {}
@@ -413,12 +423,9 @@ def http_watermarks(ports: dict[str, int]) -> Callable[[], Awaitable[dict[str, f
                 out[name] = None
                 with contextlib.suppress(httpx.HTTPError):
                     text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-                    found: dict[str, float] = {}
-                    for line in text.splitlines():
-                        for metric in (WATERMARK_METRIC, EVALUATION_LAG_METRIC):
-                            if line.startswith(f'{metric}{{service="{name}"}}'):
-                                found[metric] = float(line.rsplit(" ", 1)[1])
-                    out[name] = _settled(found.get(WATERMARK_METRIC), found.get(EVALUATION_LAG_METRIC))
+                    found = {sample.name: sample.value for family in text_string_to_metric_families(text)
+                             for sample in family.samples if sample.labels.get("service") == name}
+                    out[name] = _settled(found.get(watermark), found.get(lag))
         return out
     return read
 

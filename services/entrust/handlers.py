@@ -3,12 +3,12 @@ deadlines (one query each), decide each event in consumed order with rules.py, a
 ticks, raise what fell due, and put every write, alert and refusal into Effects."""
 from __future__ import annotations
 
-
 from services.entrust import rules
 from services.entrust.metrics import EVENTS, REFUSED
 from services.entrust.policy import EntrustPolicy, entity_of
 from services.entrust.store import EntrustStore
 from shared.calendar import CourtCalendar
+from shared.clock import DEDUPED_BY_WATERMARK
 from shared.contract.envelope import Event
 from shared.deadline_book import FINISHED, DeadlineBatch, DeadlineBook, key_of
 from shared.runtime.alignment import InputGate
@@ -18,8 +18,7 @@ TICK = "clock.tick"
 
 
 class EntrustHandler:
-    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
-    idempotent = frozenset({"clock.tick"})
+    idempotent = DEDUPED_BY_WATERMARK
 
     def __init__(self, policy: EntrustPolicy, calendar: CourtCalendar, book: DeadlineBook, store: EntrustStore,
                  gate: InputGate | None = None):

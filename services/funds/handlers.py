@@ -3,10 +3,10 @@ event with rules.py in consumed order, reconcile each touched case's deadlines w
 apply the ticks, raise what fell due, and put every write, alert and rejection into Effects."""
 from __future__ import annotations
 
-
 from services.funds.metrics import EVENTS, REJECTED
 from services.funds.rules import FundsRules, deadline_keys_for_receipt
 from services.funds.store import FundsStore
+from shared.clock import DEDUPED_BY_WATERMARK, TICK
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event
 from shared.deadline_book import DeadlineBook
@@ -22,9 +22,8 @@ FUND_TYPES = frozenset({"funds.received", "funds.disbursed", "funds.matched", "f
 
 
 class FundsHandler:
-    handles = CASE_TYPES | FUND_TYPES | {"triage.decided", "clock.tick"}  # the rest changes nothing here
-    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
-    idempotent = frozenset({"clock.tick"})
+    handles = CASE_TYPES | FUND_TYPES | {"triage.decided", TICK}  # the rest changes nothing here
+    idempotent = DEDUPED_BY_WATERMARK
 
     def __init__(self, rules: FundsRules, book: DeadlineBook, store: FundsStore, gate: InputGate | None = None):
         self.rules = rules

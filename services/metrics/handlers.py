@@ -21,6 +21,7 @@ from services.metrics.rules import (
 )
 from services.metrics.store import MetricsStore
 from shared.calendar import CourtCalendar
+from shared.clock import DEDUPED_BY_WATERMARK
 from shared.clock import Watermark
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event, make_event
@@ -76,8 +77,7 @@ def _json(value: Any) -> Any:
 
 
 class MetricsHandler:
-    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
-    idempotent = frozenset({"clock.tick"})
+    idempotent = DEDUPED_BY_WATERMARK
 
     def __init__(self, policy: IndicatorPolicy, calendar: CourtCalendar, store: MetricsStore):
         self.policy = policy

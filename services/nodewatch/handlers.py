@@ -9,6 +9,7 @@ from datetime import datetime
 from services.nodewatch.metrics import CASE_EVENTS, CLOCK_HELD_SECONDS, PENDING_CASES, TRIAGE_WAIT_EXPIRED
 from services.nodewatch.rules import NodeRules, new_case, triage_expected_at
 from services.nodewatch.store import NodeStore
+from shared.clock import DEDUPED_BY_WATERMARK
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event
 from shared.deadline_book import BatchClock, DeadlineBook
@@ -26,8 +27,7 @@ def case_of(event: Event) -> str:
 
 
 class NodeHandler:
-    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
-    idempotent = frozenset({"clock.tick"})
+    idempotent = DEDUPED_BY_WATERMARK
 
     def __init__(self, rules: NodeRules, book: DeadlineBook, store: NodeStore, gate: InputGate | None = None,
                  triage_wait_seconds: float = 30.0, triage: UpstreamProgress | None = None):

@@ -16,11 +16,11 @@ from shared.deadline_book import DeadlineBook
 from shared.http.app import create_app
 from shared.logging import get_logger
 from shared.runtime.alignment import InputGate, UpstreamProgress
+from shared.runtime.consumer import group_id_for
 from shared.runtime.service import ServiceProcess
 from shared.topics import CASE_EVENTS, CLOCK, TRIAGE_DECISIONS
 
 NAME = "nodewatch"
-TRIAGE_GROUP = "ecc-triage"  # triage's consumer group (the shared runtime's ecc-<service>)
 log = get_logger()
 
 
@@ -34,7 +34,7 @@ def build(process: ServiceProcess, policy: NodePolicy | None = None, calendar: C
     triage_wait = env_float("ECC_NODEWATCH_TRIAGE_WAIT_SECONDS", 30.0, allow_zero=True)
     settings = process.settings
     # A tick waits while triage has not handled a case event timed before it that we have read.
-    triage = UpstreamProgress(TRIAGE_GROUP, reads=[settings.topic(CASE_EVENTS.suffix)],
+    triage = UpstreamProgress(group_id_for("triage"), reads=[settings.topic(CASE_EVENTS.suffix)],
                               outputs=[settings.topic(TRIAGE_DECISIONS.suffix)], wait_seconds=triage_wait)
     handler = NodeHandler(NodeRules(policy, calendar), book, store, gate, triage_wait_seconds=triage_wait,
                           triage=triage)

@@ -3,12 +3,12 @@ deadlines (one query each), apply triage decisions and sentiment events in consu
 rules.py, apply the ticks, raise what fell due, and put every write, alert and refusal into Effects."""
 from __future__ import annotations
 
-
 from services.sentiment import rules
 from services.sentiment.metrics import EVENTS, REFUSED, REGISTERED
 from services.sentiment.policy import SentimentPolicy
 from services.sentiment.store import CASE_TEAMS, ITEMS, SentimentStore
 from shared.calendar import CourtCalendar
+from shared.clock import DEDUPED_BY_WATERMARK
 from shared.contract.envelope import Event
 from shared.deadline_book import DeadlineBook, key_of
 from shared.runtime.alignment import InputGate
@@ -19,8 +19,7 @@ DECIDED = "triage.decided"
 
 
 class SentimentHandler:
-    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
-    idempotent = frozenset({"clock.tick"})
+    idempotent = DEDUPED_BY_WATERMARK
 
     def __init__(self, policy: SentimentPolicy, calendar: CourtCalendar, book: DeadlineBook, store: SentimentStore,
                  gate: InputGate | None = None):

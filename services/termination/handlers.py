@@ -8,6 +8,7 @@ import time as wall_time
 from services.termination.metrics import EVENTS, IN_RECHECK, MISSING_ITEMS, RESTORE_SUGGESTIONS, REVIEWS
 from services.termination.rules import TerminationRules, new_case
 from services.termination.store import TerminationStore
+from shared.clock import DEDUPED_BY_WATERMARK
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event
 from shared.deadline_book import DeadlineBook
@@ -27,8 +28,7 @@ def case_of(event: Event) -> str:
 
 
 class TerminationHandler:
-    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
-    idempotent = frozenset({"clock.tick"})
+    idempotent = DEDUPED_BY_WATERMARK
 
     def __init__(self, rules: TerminationRules, book: DeadlineBook, store: TerminationStore):
         self.rules = rules

@@ -15,18 +15,19 @@ replace per changed case, per changed team document and for the watermark.
 """
 from __future__ import annotations
 
-from services.triage import rules
 from collections.abc import Collection
 
-from services.triage.metrics import DECISIONS, HELD as HELD_GAUGE, OPEN_CASES, OPEN_CASES_AT_WATERMARK, REJECTED
+from services.triage import rules
+from services.triage.metrics import DECISIONS, HELD_EVENTS, OPEN_CASES, OPEN_CASES_AT_WATERMARK, REJECTED
 from services.triage.policy import TriagePolicy
 from services.triage.rules import Asset, CaseState, Decision, Filing, Inquiry, TeamBook, court_time
 from services.triage.store import CASES, META, TEAMS, TriageStore, decision_id
+from shared.clock import DEDUPED_BY_WATERMARK
 from shared.contract.casenumber import CaseNumberError, parse_case_no
 from shared.contract.envelope import Event, make_event
 from shared.contract.events import TriageDecided
-from shared.runtime.alignment import InputGate, window_order
 from shared.metrics import WATERMARK
+from shared.runtime.alignment import InputGate, window_order
 from shared.runtime.effects import Effects
 from shared.topics import TRIAGE_DECISIONS
 
@@ -63,8 +64,7 @@ def _subject_problem(event: Event) -> str | None:
 
 class TriageHandler:
     handles = CASE_TYPES | {TICK}  # the other case events change no decision (runtime BatchHandler)
-    # A redelivered tick is at or behind the stored watermark: no inbox record needed (runtime BatchHandler).
-    idempotent = frozenset({"clock.tick"})
+    idempotent = DEDUPED_BY_WATERMARK
 
     def __init__(self, store: TriageStore, policy: TriagePolicy, gate: InputGate | None = None,
                  fact_topics: Collection[str] = (), clock_topics: Collection[str] = ()):
@@ -77,13 +77,13 @@ class TriageHandler:
         self.clock_topics = clock_topics
 
     async def handle(self, events: list[Event], effects: Effects) -> None:
-        relevant = [e for e in events if e.type in CASE_TYPES or e.type == TICK]
+        relevant = [e for e in events if e.type in self.handles]  # the runtime filters too; tests call directly
         if self.gate is not None:
             relevant, held = window_order(relevant, tick_type=TICK, tick_gate=self.gate.bound(self.fact_topics),
                                           clock_gate=self.gate.bound(self.clock_topics))
             for event in held:
                 effects.defer(event)
-            HELD_GAUGE.set(len(held))
+            HELD_EVENTS.set(len(held))
         if not relevant:
             return
         states = await self.store.load_cases({e.subject for e in relevant if e.type in CASE_TYPES})

@@ -16,7 +16,7 @@ OPEN_CASES_AT_WATERMARK = Gauge(
 REJECTED = Counter(
     "ecc_triage_rejected_total", "Case events triage refused (dead-lettered), by event type", ["type"],
 )
-HELD = Gauge(
+HELD_EVENTS = Gauge(
     "ecc_triage_held_events",
     "Events and ticks read but deferred until the time-ordered reading reaches them (shared/runtime/alignment.py)",
 )

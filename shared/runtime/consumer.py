@@ -58,6 +58,11 @@ class BatchHandler(Protocol):
     async def handle(self, events: list[Event], effects: Effects) -> None: ...
 
 
+def group_id_for(service: str) -> str:
+    """The consumer group a service's runtime joins (others read its progress by it: UpstreamProgress)."""
+    return f"ecc-{service}"
+
+
 class _Duplicate(Exception):
     """Another consumer stored one of the batch's ids first; redo the batch."""
 
@@ -82,7 +87,7 @@ class ConsumerRuntime:
         self.db = db
         self.outbox = outbox
         self.health = health
-        self.group_id = group_id or f"ecc-{service}"
+        self.group_id = group_id or group_id_for(service)
         self.ready_max_lag = ready_max_lag
         self.gate = gate
         self.gated = frozenset(settings.topic(t.suffix) for t in gated)
@@ -145,26 +150,26 @@ class ConsumerRuntime:
             if records:
                 await self.process(records)
                 await self._commit(records)
-            elif self._deferred or self._again:
-                await self.process([], idle=True)  # the gate may let them through now; the next page is due
+            elif await self._work_without_input():
+                await self.process([], idle=True)
                 await self._commit([])
-            elif self.upstream is not None:
-                await self._upstream_idle()
             await self._update_lag()
 
-    async def _upstream_idle(self) -> None:
-        """Nothing new to read: when the upstream moved, let the handler apply what that released
-        (nodewatch's held ticks once triage caught up: no message of ours says so)."""
-        assert self.upstream is not None
-        seen = self.upstream.version
-        await self._check_upstream([])
-        if self.upstream.version != seen:
-            await self.process([], idle=True)
+    async def _work_without_input(self) -> bool:
+        """Nothing new to read, but the handler may have work: deferred events the gate may let
+        through now, a page of due deadlines (Effects.come_back), or what the upstream's progress
+        released (nodewatch's held ticks once triage caught up: no message of ours says so)."""
+        moved = False
+        if self.upstream is not None:
+            seen = self.upstream.version
+            await self._check_upstream([])
+            moved = self.upstream.version != seen
+        return moved or bool(self._deferred) or self._again
 
     async def process(self, records: list[ConsumerRecord], *, idle: bool = False) -> None:
         """Validate, dedupe, handle and store one batch; publish what it emitted.
 
-        idle: no records, the handler runs with none (the upstream moved; see _upstream_idle)."""
+        idle: no records, the handler runs with none (see _work_without_input)."""
         started = time.perf_counter()
         BATCH_SIZE.labels(self.service).observe(len(records))
         valid, dead = self._validate(records)
@@ -241,8 +246,7 @@ class ConsumerRuntime:
                 # of that and the last fetch's high watermark.
                 ends = await self.consumer.end_offsets(outputs)
                 for tp in outputs:
-                    end = max(ends.get(tp, 0), self.consumer.highwater(tp) or 0)
-                    self.gate.set_lag(tp.topic, tp.partition, max(end - await self.consumer.position(tp), 0))
+                    self.gate.set_lag(tp.topic, tp.partition, await self._lag(tp, ends.get(tp, 0)))
         except KafkaError as exc:  # no fresh news: the last known commits stand, liveness covers a long outage
             ERRORS.labels(self.service, "broker").inc()
             self._upstream_coordinator = None
@@ -405,9 +409,11 @@ class ConsumerRuntime:
             CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(lag)
         self.health.set("consumer", total <= self.ready_max_lag)
 
-    async def _lag(self, tp: TopicPartition) -> int | None:
+    async def _lag(self, tp: TopicPartition, end: int | None = None) -> int | None:
         """Messages after our position, by the last fetch's high watermark (Tansu under-reports
-        end offsets: README); None before the first fetch of the partition."""
+        end offsets: README) or `end` when that is later; None when neither is known yet."""
         assert self.consumer is not None
         highwater = self.consumer.highwater(tp)
-        return None if highwater is None else max(highwater - await self.consumer.position(tp), 0)
+        if highwater is None and end is None:
+            return None
+        return max(max(highwater or 0, end or 0) - await self.consumer.position(tp), 0)
